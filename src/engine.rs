@@ -1,0 +1,128 @@
+//! The edge to the Docker Engine: connecting, the per-call runtime, reading containers and
+//! images, and the step log every operation writes.
+
+use std::future::Future;
+use std::time::Instant;
+
+use bollard::models::{ContainerInspectResponse, ImageInspect};
+use bollard::Docker;
+use serde::Serialize;
+
+use crate::error::{EngineFault, Error, Result};
+
+/// Where step lines go (the Python binding forwards them to `logging`).
+pub type LogSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// A sink that drops every line, for callers that only want the returned report.
+pub fn no_log(_: &str) {}
+
+/// Runs one operation to completion on a fresh current-thread runtime.
+///
+/// A runtime per call, never a global one: Salt forks a process per job, and a tokio runtime
+/// built before a fork is unusable in the child (tokio-rs/tokio#4301). Building one costs
+/// microseconds next to a Docker round trip.
+pub fn block_on<F: Future>(operation: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds without OS resources beyond an fd")
+        .block_on(operation)
+}
+
+/// Where `DOCKER_HOST` points, for messages.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+}
+
+/// Connects as the Docker CLI does (`DOCKER_HOST`: `unix://` or `tcp://`, else the local
+/// socket) and negotiates the API version down to what the Engine speaks (Engine 20.10 is 1.41).
+pub async fn connect(context: &str) -> Result<Docker> {
+    let unreachable = |why: String| {
+        Error::DockerUnavailable(format!(
+            "{context}: cannot reach the Docker Engine at {} ({why}); nothing was changed",
+            docker_host()
+        ))
+    };
+    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    docker.negotiate_version().await.map_err(|e| {
+        let fault = EngineFault::from(e);
+        unreachable(fault.message().to_string())
+    })
+}
+
+/// One step of an operation, as reported back and logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    pub detail: String,
+    pub duration_ms: f64,
+}
+
+/// The steps of one operation, each logged as it completes.
+pub struct Steps<'a> {
+    subject: String,
+    sink: LogSink<'a>,
+    pub done: Vec<Step>,
+}
+
+impl<'a> Steps<'a> {
+    pub fn new(subject: impl Into<String>, sink: LogSink<'a>) -> Self {
+        Steps {
+            subject: subject.into(),
+            sink,
+            done: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
+        let detail = detail.into();
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        (self.sink)(&format!(
+            "{}: {step}: {detail} ({duration_ms:.1} ms)",
+            self.subject
+        ));
+        self.done.push(Step {
+            step,
+            detail,
+            duration_ms,
+        });
+    }
+}
+
+/// Inspects a container by name or ID; `None` when there is none.
+pub async fn inspect_container(
+    docker: &Docker,
+    name: &str,
+    untouched: &str,
+) -> Result<Option<ContainerInspectResponse>> {
+    match docker.inspect_container(name, None).await {
+        Ok(found) => Ok(Some(found)),
+        Err(e) => {
+            let fault = EngineFault::from(e);
+            if fault.is_not_found() {
+                Ok(None)
+            } else {
+                Err(fault.into_error(&format!("container {name:?}"), untouched))
+            }
+        }
+    }
+}
+
+/// Inspects a local image by reference or ID; `None` when it is not on this host.
+pub async fn inspect_image(
+    docker: &Docker,
+    reference: &str,
+    untouched: &str,
+) -> Result<Option<ImageInspect>> {
+    match docker.inspect_image(reference).await {
+        Ok(found) => Ok(Some(found)),
+        Err(e) => {
+            let fault = EngineFault::from(e);
+            if fault.is_not_found() {
+                Ok(None)
+            } else {
+                Err(fault.into_error(&format!("image {reference:?}"), untouched))
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Pull a tag and say, by image ID, whether the local tag moved.
+//!
+//! The change is decided by comparing the tag's image ID before and after, never by whether
+//! layers were downloaded: a tag that moved to layers already on disk is a change (the mistake
+//! of salt#44334).
+
+use std::time::Instant;
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::CreateImageOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::engine::{inspect_image, Steps};
+use crate::error::{EngineFault, Error, Result};
+use crate::plan::short_id;
+use crate::reference::ImageRef;
+
+/// Registry credentials. Never logged, never returned.
+#[derive(Clone, Default)]
+pub struct Auth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    fn credentials(&self, image: &ImageRef) -> DockerCredentials {
+        DockerCredentials {
+            username: self.username.clone(),
+            password: self.password.clone(),
+            identitytoken: self.identity_token.clone(),
+            serveraddress: Some(image.registry.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PullReport {
+    /// The reference as parsed (`127.0.0.1:5000/web:prod`).
+    pub image: String,
+    /// The tag's image ID after the pull.
+    pub id: String,
+    /// The tag's image ID before the pull; `None` when the tag was absent locally.
+    pub previous_id: Option<String>,
+    /// True exactly when the local tag's image ID moved.
+    pub changed: bool,
+    /// The registry's manifest digest of what was pulled (`repo@sha256:...`).
+    pub digest: Option<String>,
+}
+
+const UNTOUCHED: &str = "the local tag and all containers were left as they were";
+
+/// Pulls `image` and reports whether the local tag's image ID moved.
+pub async fn pull(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+    steps: &mut Steps<'_>,
+) -> Result<PullReport> {
+    let local = image.local_name();
+    let previous_id = inspect_image(docker, &local, UNTOUCHED)
+        .await?
+        .and_then(|i| i.id);
+
+    let started = Instant::now();
+    let options = CreateImageOptions {
+        from_image: Some(image.repository()),
+        tag: Some(image.pull_tag()),
+        ..Default::default()
+    };
+    let mut progress = docker.create_image(Some(options), None, auth.map(|a| a.credentials(image)));
+    while let Some(event) = progress.next().await {
+        if let Err(e) = event {
+            return Err(pull_error(image, EngineFault::from(e)));
+        }
+    }
+
+    let pulled = inspect_image(docker, &local, UNTOUCHED)
+        .await?
+        .ok_or_else(|| {
+            Error::ImageNotFound(format!(
+                "image {image}: the pull finished but the tag is not on this host; {UNTOUCHED}"
+            ))
+        })?;
+    let id = pulled.id.unwrap_or_default();
+    let repository = image.repository();
+    let digest = pulled
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d.split_once('@').is_some_and(|(repo, _)| repo == repository));
+    let changed = previous_id.as_deref() != Some(id.as_str());
+    let detail = match (&previous_id, changed) {
+        (None, _) => format!("{image} is now {} (new on this host)", short_id(&id)),
+        (Some(old), true) => format!("{image} moved {} -> {}", short_id(old), short_id(&id)),
+        (Some(_), false) => format!("{image} unchanged at {}", short_id(&id)),
+    };
+    steps.record("pull", started, detail);
+    Ok(PullReport {
+        image: image.to_string(),
+        id,
+        previous_id,
+        changed,
+        digest,
+    })
+}
+
+/// Sorts a pull failure into "no such image", "registry trouble" and "no Engine".
+pub(crate) fn pull_error(image: &ImageRef, fault: EngineFault) -> Error {
+    let message = fault.message().to_string();
+    let lower = message.to_lowercase();
+    let missing = fault.is_not_found()
+        || lower.contains("manifest unknown")
+        || (lower.contains("not found") && !lower.contains("no such host"));
+    let auth = matches!(fault, EngineFault::Status { code: 401 | 403, .. })
+        || lower.contains("unauthorized")
+        || lower.contains("authentication required")
+        || lower.contains("denied");
+    match fault {
+        EngineFault::Unreachable(why) => Error::DockerUnavailable(format!(
+            "image {image}: cannot reach the Docker Engine at {} ({why}); {UNTOUCHED}",
+            crate::engine::docker_host()
+        )),
+        _ if auth => Error::Registry(format!(
+            "image {image}: registry {} refused access ({message}); {UNTOUCHED}",
+            image.registry
+        )),
+        _ if missing => Error::ImageNotFound(format!(
+            "image {image}: not found in registry {} ({message}); {UNTOUCHED}",
+            image.registry
+        )),
+        _ => Error::Registry(format!(
+            "image {image}: pull from registry {} failed ({message}); {UNTOUCHED}",
+            image.registry
+        )),
+    }
+}

@@ -1,0 +1,1119 @@
+//! The declared container configuration: parsed strictly from the keyword arguments of Salt's
+//! `docker_container.running` (`environment`, `port_bindings`, ...), normalised so that equal
+//! intent gives equal values, and serialised canonically so that drift is a string comparison.
+//!
+//! The new container is built from this spec alone; nothing is copied from the old container.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
+    PortBinding, RestartPolicy as EngineRestartPolicy, RestartPolicyNameEnum,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Labels under this prefix belong to this tool; users may not declare them.
+pub const LABEL_PREFIX: &str = "io.saltext.docker-deploy.";
+/// The canonical JSON of the declared spec, recorded on every container we create.
+pub const LABEL_SPEC: &str = "io.saltext.docker-deploy.spec";
+/// The image reference the container was declared with.
+pub const LABEL_IMAGE: &str = "io.saltext.docker-deploy.image";
+/// The container name the spec belongs to (the temporary container carries it too).
+pub const LABEL_NAME: &str = "io.saltext.docker-deploy.name";
+/// The image ID that ran under the name before this container replaced it.
+pub const LABEL_PREVIOUS_IMAGE: &str = "io.saltext.docker-deploy.previous-image";
+
+/// Every keyword the spec accepts, in the order they are documented.
+pub const KEYWORDS: &[&str] = &[
+    "command",
+    "entrypoint",
+    "environment",
+    "port_bindings",
+    "binds",
+    "volumes",
+    "labels",
+    "restart_policy",
+    "network_mode",
+    "networks",
+    "user",
+    "working_dir",
+    "hostname",
+    "extra_hosts",
+    "shutdown_timeout",
+    "stop_signal",
+];
+
+/// The normalised spec. Field order and `BTreeMap`s make its JSON canonical.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ContainerSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    /// `"80/tcp"` -> host bindings, sorted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub port_bindings: BTreeMap<String, Vec<HostBinding>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub volumes: BTreeSet<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, NetworkAttachment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_timeout: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct HostBinding {
+    pub host_ip: String,
+    /// Empty means "any free port".
+    pub host_port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestartPolicy {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_retry_count: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkAttachment {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+}
+
+/// Builds the `InvalidSpec` error for one keyword of one container.
+struct Invalid<'a> {
+    container: &'a str,
+}
+
+impl Invalid<'_> {
+    fn err(&self, keyword: &str, why: impl std::fmt::Display) -> Error {
+        Error::InvalidSpec(format!(
+            "container {:?}: {keyword}: {why}; nothing was changed",
+            self.container
+        ))
+    }
+}
+
+impl ContainerSpec {
+    /// Parses the keyword arguments declared for `container`. Unknown keywords and malformed
+    /// values are errors; `null` means "not declared", as an omitted keyword does.
+    pub fn from_keywords(container: &str, keywords: &Map<String, Value>) -> Result<Self> {
+        let inv = Invalid { container };
+        let mut spec = ContainerSpec::default();
+        for (keyword, value) in keywords {
+            if value.is_null() && KEYWORDS.contains(&keyword.as_str()) {
+                continue;
+            }
+            let k = keyword.as_str();
+            match k {
+                "command" => spec.command = Some(parse_argv(&inv, k, value)?),
+                "entrypoint" => spec.entrypoint = Some(parse_argv(&inv, k, value)?),
+                "environment" => spec.environment = parse_environment(&inv, value)?,
+                "port_bindings" => spec.port_bindings = parse_port_bindings(&inv, value)?,
+                "binds" => spec.binds = parse_binds(&inv, value)?,
+                "volumes" => spec.volumes = parse_volumes(&inv, value)?,
+                "labels" => spec.labels = parse_labels(&inv, value)?,
+                "restart_policy" => spec.restart_policy = Some(parse_restart_policy(&inv, value)?),
+                "network_mode" => spec.network_mode = Some(parse_name(&inv, k, value)?),
+                "networks" => spec.networks = parse_networks(&inv, value)?,
+                "user" => spec.user = Some(parse_name(&inv, k, value)?),
+                "working_dir" => {
+                    let dir = parse_string(&inv, k, value)?;
+                    if !dir.starts_with('/') {
+                        return Err(inv.err(k, format!("{dir:?} is not an absolute path")));
+                    }
+                    spec.working_dir = Some(dir);
+                }
+                "hostname" => spec.hostname = Some(parse_name(&inv, k, value)?),
+                "extra_hosts" => spec.extra_hosts = parse_extra_hosts(&inv, value)?,
+                "shutdown_timeout" => spec.shutdown_timeout = Some(parse_seconds(&inv, k, value)?),
+                "stop_signal" => spec.stop_signal = Some(parse_signal(&inv, value)?),
+                _ => {
+                    return Err(Error::InvalidSpec(format!(
+                        "container {container:?}: unknown keyword {keyword:?} (known: {}); \
+                         nothing was changed",
+                        KEYWORDS.join(", ")
+                    )))
+                }
+            }
+        }
+        if let Some(mode) = &spec.network_mode {
+            let exclusive = mode == "host" || mode == "none" || mode.starts_with("container:");
+            if exclusive && !spec.networks.is_empty() {
+                return Err(inv.err(
+                    "networks",
+                    format!("cannot attach networks with network_mode {mode:?}"),
+                ));
+            }
+            if exclusive && mode != "none" && !spec.port_bindings.is_empty() && mode != "host" {
+                return Err(inv.err(
+                    "port_bindings",
+                    format!("cannot publish ports with network_mode {mode:?}"),
+                ));
+            }
+        }
+        Ok(spec)
+    }
+
+    /// The canonical JSON recorded on the container: equal specs give equal strings.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("a spec of strings and maps always serialises")
+    }
+
+    /// The networks to connect after create: the Engine (API 1.41) takes only one at create.
+    pub fn extra_networks(&self) -> impl Iterator<Item = (&String, &NetworkAttachment)> {
+        self.networks.iter().skip(1)
+    }
+
+    /// The body of `POST /containers/create`, from this spec alone.
+    pub fn to_create_body(
+        &self,
+        image: &str,
+        tool_labels: &[(&str, String)],
+    ) -> ContainerCreateBody {
+        let mut labels: HashMap<String, String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        labels.extend(tool_labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
+
+        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = self
+            .port_bindings
+            .iter()
+            .map(|(port, hosts)| {
+                let hosts = hosts
+                    .iter()
+                    .map(|h| PortBinding {
+                        host_ip: Some(h.host_ip.clone()),
+                        host_port: Some(h.host_port.clone()),
+                    })
+                    .collect();
+                (port.clone(), Some(hosts))
+            })
+            .collect();
+
+        let first_network = self.networks.iter().next();
+        let network_mode = self
+            .network_mode
+            .clone()
+            .or_else(|| first_network.map(|(name, _)| name.clone()));
+
+        let host_config = HostConfig {
+            binds: non_empty(self.binds.clone()),
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            restart_policy: self.restart_policy.as_ref().map(|p| EngineRestartPolicy {
+                name: Some(match p.name.as_str() {
+                    "always" => RestartPolicyNameEnum::ALWAYS,
+                    "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+                    "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+                    _ => RestartPolicyNameEnum::NO,
+                }),
+                maximum_retry_count: p.maximum_retry_count,
+            }),
+            network_mode,
+            extra_hosts: non_empty(self.extra_hosts.clone()),
+            ..Default::default()
+        };
+
+        let networking_config = first_network.map(|(name, attachment)| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(name.clone(), attachment.endpoint())])),
+        });
+
+        ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: self.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            env: non_empty(
+                self.environment
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
+            exposed_ports: non_empty(self.port_bindings.keys().cloned().collect()),
+            volumes: non_empty(self.volumes.iter().cloned().collect()),
+            labels: Some(labels),
+            user: self.user.clone(),
+            working_dir: self.working_dir.clone(),
+            hostname: self.hostname.clone(),
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.shutdown_timeout,
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        }
+    }
+}
+
+impl NetworkAttachment {
+    pub fn endpoint(&self) -> EndpointSettings {
+        let ipam = (self.ipv4_address.is_some() || self.ipv6_address.is_some()).then(|| {
+            EndpointIpamConfig {
+                ipv4_address: self.ipv4_address.clone(),
+                ipv6_address: self.ipv6_address.clone(),
+                ..Default::default()
+            }
+        });
+        EndpointSettings {
+            aliases: non_empty(self.aliases.clone()),
+            ipam_config: ipam,
+            ..Default::default()
+        }
+    }
+}
+
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a dict",
+    }
+}
+
+/// Strings, and numbers written without quotes in YAML (`PORT: 8080`), as text.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_string(inv: &Invalid, keyword: &str, value: &Value) -> Result<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(inv.err(
+            keyword,
+            format!("expected a non-empty string, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// A single word: user, hostname, network mode.
+fn parse_name(inv: &Invalid, keyword: &str, value: &Value) -> Result<String> {
+    let s = parse_string(inv, keyword, value)?;
+    if s.chars().any(char::is_whitespace) {
+        return Err(inv.err(keyword, format!("{s:?} must not contain whitespace")));
+    }
+    Ok(s)
+}
+
+/// A list, or a comma-separated string (Salt accepts both for list-valued keywords).
+fn parse_list(inv: &Invalid, keyword: &str, value: &Value) -> Result<Vec<String>> {
+    match value {
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                scalar_text(item).ok_or_else(|| {
+                    inv.err(
+                        keyword,
+                        format!("list items must be strings, got {}", type_name(item)),
+                    )
+                })
+            })
+            .collect(),
+        other => Err(inv.err(
+            keyword,
+            format!("expected a list or a comma-separated string, got {}", type_name(other)),
+        )),
+    }
+}
+
+fn parse_argv(inv: &Invalid, keyword: &str, value: &Value) -> Result<Vec<String>> {
+    match value {
+        Value::String(s) => split_shell_words(s).map_err(|why| inv.err(keyword, why)),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                scalar_text(item).ok_or_else(|| {
+                    inv.err(keyword, format!("arguments must be strings, got {}", type_name(item)))
+                })
+            })
+            .collect(),
+        other => Err(inv.err(
+            keyword,
+            format!("expected a string or a list of strings, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// POSIX-shell-like word splitting with single and double quotes and backslash escapes, the way
+/// Salt splits a string `command`.
+pub fn split_shell_words(input: &str) -> std::result::Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = input.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed single quote in {input:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("unclosed double quote in {input:?}")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed double quote in {input:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err(format!("trailing backslash in {input:?}")),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn check_env_name(inv: &Invalid, name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('=') || name.chars().any(char::is_whitespace) {
+        return Err(inv.err(
+            "environment",
+            format!("{name:?} is not a valid variable name"),
+        ));
+    }
+    Ok(())
+}
+
+/// A dict, a list of `KEY=VALUE`, or a list of one-key dicts (Salt's three forms).
+fn parse_environment(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    let mut put = |name: &str, value: &Value| -> Result<()> {
+        check_env_name(inv, name)?;
+        let text = scalar_text(value).ok_or_else(|| {
+            inv.err(
+                "environment",
+                format!("the value of {name:?} must be a string or a number, got {}", type_name(value)),
+            )
+        })?;
+        if env.insert(name.to_string(), text).is_some() {
+            return Err(inv.err("environment", format!("{name:?} is declared twice")));
+        }
+        Ok(())
+    };
+    match value {
+        Value::Object(map) => {
+            for (name, v) in map {
+                put(name, v)?;
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(pair) => {
+                        let (name, v) = pair.split_once('=').ok_or_else(|| {
+                            inv.err("environment", format!("{pair:?} is not KEY=VALUE"))
+                        })?;
+                        put(name, &Value::String(v.to_string()))?;
+                    }
+                    Value::Object(map) if map.len() == 1 => {
+                        let (name, v) = map.iter().next().expect("one entry");
+                        put(name, v)?;
+                    }
+                    other => {
+                        return Err(inv.err(
+                            "environment",
+                            format!("list items must be KEY=VALUE strings, got {}", type_name(other)),
+                        ))
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(inv.err(
+                "environment",
+                format!("expected a dict or a list of KEY=VALUE, got {}", type_name(other)),
+            ))
+        }
+    }
+    Ok(env)
+}
+
+fn parse_port(inv: &Invalid, text: &str, what: &str) -> Result<u16> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 && text.chars().all(|c| c.is_ascii_digit()) => Ok(port),
+        _ => Err(inv.err(
+            "port_bindings",
+            format!("{what} {text:?} is not a port number (1-65535); port ranges are not supported"),
+        )),
+    }
+}
+
+/// `"80"`, `"80/udp"` -> `"80/tcp"`, `"80/udp"`.
+fn container_port_key(inv: &Invalid, text: &str) -> Result<String> {
+    let (port, proto) = match text.split_once('/') {
+        Some((port, proto)) => (port, proto),
+        None => (text, "tcp"),
+    };
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(inv.err(
+            "port_bindings",
+            format!("protocol {proto:?} in {text:?} must be tcp, udp or sctp"),
+        ));
+    }
+    let port = parse_port(inv, port, "container port")?;
+    Ok(format!("{port}/{proto}"))
+}
+
+fn host_binding(inv: &Invalid, ip: &str, port: &str) -> Result<HostBinding> {
+    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(inv.err("port_bindings", format!("host IP {ip:?} is not an IP address")));
+    }
+    let host_port = if port.is_empty() {
+        String::new()
+    } else {
+        parse_port(inv, port, "host port")?.to_string()
+    };
+    Ok(HostBinding {
+        host_ip: ip.to_string(),
+        host_port,
+    })
+}
+
+/// `container`, `host:container`, `ip:host:container`, `ip::container`, each with `/proto`.
+fn parse_port_binding_text(inv: &Invalid, text: &str) -> Result<(String, HostBinding)> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (ip, host, container) = match parts.as_slice() {
+        [container] => ("", "", *container),
+        [host, container] => ("", *host, *container),
+        [ip, host, container] => (*ip, *host, *container),
+        _ => {
+            return Err(inv.err(
+                "port_bindings",
+                format!("{text:?} is not host:container, ip:host:container or container"),
+            ))
+        }
+    };
+    Ok((container_port_key(inv, container)?, host_binding(inv, ip, host)?))
+}
+
+/// A list of `host:container[/proto]` strings (or a comma-separated string), or the Engine's
+/// dict `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`, or Salt's `{container: host}`.
+fn parse_port_bindings(
+    inv: &Invalid,
+    value: &Value,
+) -> Result<BTreeMap<String, Vec<HostBinding>>> {
+    let mut bindings: BTreeMap<String, Vec<HostBinding>> = BTreeMap::new();
+    match value {
+        Value::Object(map) => {
+            for (container, hosts) in map {
+                let key = container_port_key(inv, container)?;
+                let entry = bindings.entry(key).or_default();
+                let host_values: Vec<&Value> = match hosts {
+                    Value::Null => vec![],
+                    Value::Array(items) => items.iter().collect(),
+                    other => vec![other],
+                };
+                for host in host_values {
+                    let binding = match host {
+                        Value::Object(h) => {
+                            for k in h.keys() {
+                                if k != "HostIp" && k != "HostPort" {
+                                    return Err(inv.err(
+                                        "port_bindings",
+                                        format!("unknown key {k:?} in the binding of {container:?} (use HostIp, HostPort)"),
+                                    ));
+                                }
+                            }
+                            let field = |name: &str| -> Result<String> {
+                                match h.get(name) {
+                                    None | Some(Value::Null) => Ok(String::new()),
+                                    Some(v) => scalar_text(v).ok_or_else(|| {
+                                        inv.err("port_bindings", format!("{name} of {container:?} must be a string"))
+                                    }),
+                                }
+                            };
+                            host_binding(inv, &field("HostIp")?, &field("HostPort")?)?
+                        }
+                        other => {
+                            let text = scalar_text(other).ok_or_else(|| {
+                                inv.err(
+                                    "port_bindings",
+                                    format!("the binding of {container:?} must be a port or a dict, got {}", type_name(other)),
+                                )
+                            })?;
+                            match text.rsplit_once(':') {
+                                Some((ip, port)) => host_binding(inv, ip, port)?,
+                                None => host_binding(inv, "", &text)?,
+                            }
+                        }
+                    };
+                    entry.push(binding);
+                }
+            }
+        }
+        Value::Array(_) | Value::String(_) => {
+            for text in parse_list(inv, "port_bindings", value)? {
+                let (key, binding) = parse_port_binding_text(inv, &text)?;
+                bindings.entry(key).or_default().push(binding);
+            }
+        }
+        Value::Number(n) => {
+            let (key, binding) = parse_port_binding_text(inv, &n.to_string())?;
+            bindings.entry(key).or_default().push(binding);
+        }
+        other => {
+            return Err(inv.err(
+                "port_bindings",
+                format!("expected a list of host:container strings or a dict, got {}", type_name(other)),
+            ))
+        }
+    }
+    for hosts in bindings.values_mut() {
+        hosts.sort();
+        let before = hosts.len();
+        hosts.dedup();
+        if hosts.len() != before {
+            return Err(inv.err("port_bindings", "a host binding is declared twice"));
+        }
+    }
+    Ok(bindings)
+}
+
+/// `source:/container/path[:options]`, sorted (their order has no meaning to the Engine).
+fn parse_binds(inv: &Invalid, value: &Value) -> Result<Vec<String>> {
+    let mut binds = parse_list(inv, "binds", value)?;
+    for bind in &binds {
+        let parts: Vec<&str> = bind.split(':').collect();
+        let ok = matches!(parts.len(), 2 | 3)
+            && !parts[0].is_empty()
+            && parts[1].starts_with('/')
+            && parts.get(2).is_none_or(|opts| !opts.is_empty());
+        if !ok {
+            return Err(inv.err(
+                "binds",
+                format!("{bind:?} is not source:/container/path[:options]"),
+            ));
+        }
+    }
+    binds.sort();
+    binds.dedup();
+    Ok(binds)
+}
+
+fn parse_volumes(inv: &Invalid, value: &Value) -> Result<BTreeSet<String>> {
+    let volumes = parse_list(inv, "volumes", value)?;
+    for path in &volumes {
+        if !path.starts_with('/') || path.contains(':') {
+            return Err(inv.err(
+                "volumes",
+                format!("{path:?} is not an absolute container path (use binds for source:target)"),
+            ));
+        }
+    }
+    Ok(volumes.into_iter().collect())
+}
+
+fn parse_labels(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    let pairs: Vec<(String, String)> = match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                scalar_text(v)
+                    .map(|v| (k.clone(), v))
+                    .ok_or_else(|| inv.err("labels", format!("the value of {k:?} must be a string")))
+            })
+            .collect::<Result<_>>()?,
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(match s.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (s.clone(), String::new()),
+                }),
+                Value::Object(map) if map.len() == 1 => {
+                    let (k, v) = map.iter().next().expect("one entry");
+                    scalar_text(v)
+                        .map(|v| (k.clone(), v))
+                        .ok_or_else(|| inv.err("labels", format!("the value of {k:?} must be a string")))
+                }
+                other => Err(inv.err(
+                    "labels",
+                    format!("list items must be key=value strings, got {}", type_name(other)),
+                )),
+            })
+            .collect::<Result<_>>()?,
+        other => {
+            return Err(inv.err(
+                "labels",
+                format!("expected a dict or a list of key=value, got {}", type_name(other)),
+            ))
+        }
+    };
+    for (key, val) in pairs {
+        if key.is_empty() {
+            return Err(inv.err("labels", "a label key is empty"));
+        }
+        if key.starts_with(LABEL_PREFIX) {
+            return Err(inv.err(
+                "labels",
+                format!("{key:?} is reserved: labels under {LABEL_PREFIX} record what this tool deployed"),
+            ));
+        }
+        if labels.insert(key.clone(), val).is_some() {
+            return Err(inv.err("labels", format!("{key:?} is declared twice")));
+        }
+    }
+    Ok(labels)
+}
+
+/// `no`, `always`, `unless-stopped`, `on-failure[:N]`, or `{Name, MaximumRetryCount}`.
+fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
+    let (name, retries) = match value {
+        Value::String(s) => match s.split_once(':') {
+            Some((name, n)) => {
+                let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    inv.err("restart_policy", format!("retry count in {s:?} is not a number"))
+                })?;
+                (name.to_string(), Some(n))
+            }
+            None => (s.clone(), None),
+        },
+        Value::Object(map) => {
+            for k in map.keys() {
+                if k != "Name" && k != "MaximumRetryCount" {
+                    return Err(inv.err("restart_policy", format!("unknown key {k:?} (use Name, MaximumRetryCount)")));
+                }
+            }
+            let name = map
+                .get("Name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| inv.err("restart_policy", "Name must be a string"))?;
+            let retries = match map.get("MaximumRetryCount") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+                    inv.err("restart_policy", "MaximumRetryCount must be a whole number")
+                })?),
+            };
+            (name.to_string(), retries)
+        }
+        other => {
+            return Err(inv.err(
+                "restart_policy",
+                format!("expected a string such as \"on-failure:3\", got {}", type_name(other)),
+            ))
+        }
+    };
+    match name.as_str() {
+        "no" | "always" | "unless-stopped" if retries.is_none() => {}
+        "on-failure" => {}
+        "no" | "always" | "unless-stopped" => {
+            return Err(inv.err(
+                "restart_policy",
+                format!("a retry count is only allowed with on-failure, not {name:?}"),
+            ))
+        }
+        _ => {
+            return Err(inv.err(
+                "restart_policy",
+                format!("{name:?} is not one of no, always, unless-stopped, on-failure[:N]"),
+            ))
+        }
+    }
+    Ok(RestartPolicy {
+        name,
+        maximum_retry_count: retries,
+    })
+}
+
+fn parse_attachment(inv: &Invalid, network: &str, value: &Value) -> Result<NetworkAttachment> {
+    let mut attachment = NetworkAttachment::default();
+    // Salt's form: a list of one-key dicts, `- aliases: [a, b]`.
+    let map: Map<String, Value> = match value {
+        Value::Null => return Ok(attachment),
+        Value::Object(map) => map.clone(),
+        Value::Array(items) => {
+            let mut merged = Map::new();
+            for item in items {
+                match item {
+                    Value::Object(m) => merged.extend(m.clone()),
+                    other => {
+                        return Err(inv.err(
+                            "networks",
+                            format!("settings of {network:?} must be dicts, got {}", type_name(other)),
+                        ))
+                    }
+                }
+            }
+            merged
+        }
+        other => {
+            return Err(inv.err(
+                "networks",
+                format!("settings of {network:?} must be a dict, got {}", type_name(other)),
+            ))
+        }
+    };
+    for (key, v) in &map {
+        match key.as_str() {
+            "aliases" => {
+                attachment.aliases = parse_list(inv, "networks", v)?;
+                attachment.aliases.sort();
+                attachment.aliases.dedup();
+            }
+            "ipv4_address" => attachment.ipv4_address = Some(parse_name(inv, "networks", v)?),
+            "ipv6_address" => attachment.ipv6_address = Some(parse_name(inv, "networks", v)?),
+            other => {
+                return Err(inv.err(
+                    "networks",
+                    format!("unknown setting {other:?} for network {network:?} (known: aliases, ipv4_address, ipv6_address)"),
+                ))
+            }
+        }
+    }
+    Ok(attachment)
+}
+
+/// A list of network names, a list of one-key dicts `{name: settings}`, or a dict.
+fn parse_networks(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, NetworkAttachment>> {
+    let mut networks = BTreeMap::new();
+    let mut put = |name: &str, settings: &Value| -> Result<()> {
+        if name.is_empty() || name.chars().any(char::is_whitespace) {
+            return Err(inv.err("networks", format!("{name:?} is not a network name")));
+        }
+        let attachment = parse_attachment(inv, name, settings)?;
+        if networks.insert(name.to_string(), attachment).is_some() {
+            return Err(inv.err("networks", format!("{name:?} is declared twice")));
+        }
+        Ok(())
+    };
+    match value {
+        Value::Object(map) => {
+            for (name, settings) in map {
+                put(name, settings)?;
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(name) => put(name, &Value::Null)?,
+                    Value::Object(map) if map.len() == 1 => {
+                        let (name, settings) = map.iter().next().expect("one entry");
+                        put(name, settings)?;
+                    }
+                    other => {
+                        return Err(inv.err(
+                            "networks",
+                            format!("list items must be network names, got {}", type_name(other)),
+                        ))
+                    }
+                }
+            }
+        }
+        Value::String(_) => {
+            for name in parse_list(inv, "networks", value)? {
+                put(&name, &Value::Null)?;
+            }
+        }
+        other => {
+            return Err(inv.err(
+                "networks",
+                format!("expected a list of network names or a dict, got {}", type_name(other)),
+            ))
+        }
+    }
+    Ok(networks)
+}
+
+/// `host:ip` strings (or a comma-separated string), or a dict `{host: ip}`; sorted.
+fn parse_extra_hosts(inv: &Invalid, value: &Value) -> Result<Vec<String>> {
+    let pairs: Vec<(String, String)> = match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(host, ip)| {
+                scalar_text(ip)
+                    .map(|ip| (host.clone(), ip))
+                    .ok_or_else(|| inv.err("extra_hosts", format!("the address of {host:?} must be a string")))
+            })
+            .collect::<Result<_>>()?,
+        _ => parse_list(inv, "extra_hosts", value)?
+            .into_iter()
+            .map(|entry| {
+                entry
+                    .split_once(':')
+                    .map(|(h, ip)| (h.to_string(), ip.to_string()))
+                    .ok_or_else(|| inv.err("extra_hosts", format!("{entry:?} is not host:ip")))
+            })
+            .collect::<Result<_>>()?,
+    };
+    let mut hosts = Vec::with_capacity(pairs.len());
+    for (host, ip) in pairs {
+        if host.is_empty() || ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway" {
+            return Err(inv.err("extra_hosts", format!("{host}:{ip} is not host:ip")));
+        }
+        hosts.push(format!("{host}:{ip}"));
+    }
+    hosts.sort();
+    hosts.dedup();
+    Ok(hosts)
+}
+
+fn parse_seconds(inv: &Invalid, keyword: &str, value: &Value) -> Result<i64> {
+    let seconds = match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    seconds.filter(|s| *s >= 0).ok_or_else(|| {
+        inv.err(keyword, format!("expected a whole number of seconds >= 0, got {value}"))
+    })
+}
+
+fn parse_signal(inv: &Invalid, value: &Value) -> Result<String> {
+    let signal = parse_string(inv, "stop_signal", value)?;
+    if !signal.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-') {
+        return Err(inv.err("stop_signal", format!("{signal:?} is not a signal name or number")));
+    }
+    Ok(signal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<ContainerSpec> {
+        ContainerSpec::from_keywords("web", v.as_object().unwrap())
+    }
+
+    fn invalid(v: Value, needle: &str) {
+        match parse(v.clone()) {
+            Err(Error::InvalidSpec(msg)) => {
+                assert!(msg.contains(needle), "{v}: message {msg:?} lacks {needle:?}");
+                assert!(msg.contains("\"web\""), "{msg}");
+                assert!(msg.contains("nothing was changed"), "{msg}");
+            }
+            other => panic!("{v}: expected InvalidSpec, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_spec_is_canonical_empty_object() {
+        assert_eq!(parse(json!({})).unwrap().canonical_json(), "{}");
+        // null means "not declared"
+        assert_eq!(parse(json!({"command": null})).unwrap(), ContainerSpec::default());
+    }
+
+    #[test]
+    fn environment_forms_are_equal() {
+        let a = parse(json!({"environment": {"B": "2", "A": 1}})).unwrap();
+        let b = parse(json!({"environment": ["A=1", "B=2"]})).unwrap();
+        let c = parse(json!({"environment": [{"A": "1"}, {"B": 2}]})).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.canonical_json(), c.canonical_json());
+        assert_eq!(a.canonical_json(), r#"{"environment":{"A":"1","B":"2"}}"#);
+        let empty_value = parse(json!({"environment": ["A="]})).unwrap();
+        assert_eq!(empty_value.environment["A"], "");
+    }
+
+    #[test]
+    fn environment_errors() {
+        invalid(json!({"environment": "A=1"}), "environment");
+        invalid(json!({"environment": ["A"]}), "not KEY=VALUE");
+        invalid(json!({"environment": {"A": [1]}}), "\"A\"");
+        invalid(json!({"environment": ["A=1", "A=2"]}), "twice");
+        invalid(json!({"environment": {"": "x"}}), "variable name");
+    }
+
+    #[test]
+    fn port_binding_forms() {
+        let spec = parse(json!({"port_bindings": ["8080:80", "127.0.0.1:8443:443/tcp", "53:53/udp", "127.0.0.1::9000", 7000]})).unwrap();
+        let hb = |ip: &str, port: &str| HostBinding { host_ip: ip.into(), host_port: port.into() };
+        assert_eq!(spec.port_bindings["80/tcp"], vec![hb("", "8080")]);
+        assert_eq!(spec.port_bindings["443/tcp"], vec![hb("127.0.0.1", "8443")]);
+        assert_eq!(spec.port_bindings["53/udp"], vec![hb("", "53")]);
+        assert_eq!(spec.port_bindings["9000/tcp"], vec![hb("127.0.0.1", "")]);
+        assert_eq!(spec.port_bindings["7000/tcp"], vec![hb("", "")]);
+
+        let engine = parse(json!({"port_bindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}})).unwrap();
+        let salt = parse(json!({"port_bindings": {"80": 8080}})).unwrap();
+        let text = parse(json!({"port_bindings": "8080:80"})).unwrap();
+        assert_eq!(engine, salt);
+        assert_eq!(engine, text);
+        let ip = parse(json!({"port_bindings": {"80": "127.0.0.1:8080"}})).unwrap();
+        assert_eq!(ip.port_bindings["80/tcp"], vec![hb("127.0.0.1", "8080")]);
+    }
+
+    #[test]
+    fn port_binding_errors() {
+        invalid(json!({"port_bindings": ["80:70000"]}), "container port");
+        invalid(json!({"port_bindings": ["x:80"]}), "host port");
+        invalid(json!({"port_bindings": ["8080-8082:80"]}), "ranges");
+        invalid(json!({"port_bindings": ["a:b:c:d"]}), "host:container");
+        invalid(json!({"port_bindings": ["999.1.1.1:80:80"]}), "IP");
+        invalid(json!({"port_bindings": ["80/icmp"]}), "protocol");
+        invalid(json!({"port_bindings": ["8080:80", "8080:80"]}), "twice");
+        invalid(json!({"port_bindings": {"80": {"HostPort": "1", "Bogus": 1}}}), "Bogus");
+        invalid(json!({"port_bindings": true}), "port_bindings");
+    }
+
+    #[test]
+    fn restart_policies() {
+        let p = |v: Value| parse(json!({"restart_policy": v})).unwrap().restart_policy.unwrap();
+        assert_eq!(p(json!("always")), RestartPolicy { name: "always".into(), maximum_retry_count: None });
+        assert_eq!(p(json!("on-failure:3")), RestartPolicy { name: "on-failure".into(), maximum_retry_count: Some(3) });
+        assert_eq!(p(json!({"Name": "on-failure", "MaximumRetryCount": 3})), p(json!("on-failure:3")));
+        invalid(json!({"restart_policy": "sometimes"}), "sometimes");
+        invalid(json!({"restart_policy": "always:3"}), "only allowed with on-failure");
+        invalid(json!({"restart_policy": "on-failure:x"}), "not a number");
+        invalid(json!({"restart_policy": 3}), "restart_policy");
+    }
+
+    #[test]
+    fn command_and_entrypoint() {
+        let spec = parse(json!({"command": "sh -c 'echo \"hi there\"' a\\ b", "entrypoint": ["/bin/x", 1]})).unwrap();
+        assert_eq!(spec.command.unwrap(), vec!["sh", "-c", "echo \"hi there\"", "a b"]);
+        assert_eq!(spec.entrypoint.unwrap(), vec!["/bin/x", "1"]);
+        invalid(json!({"command": "echo 'oops"}), "unclosed");
+        invalid(json!({"command": {"a": 1}}), "command");
+        invalid(json!({"entrypoint": [["x"]]}), "entrypoint");
+    }
+
+    #[test]
+    fn binds_volumes_labels_hosts_networks() {
+        let spec = parse(json!({
+            "binds": ["/b:/data:ro", "vol:/x"],
+            "volumes": "/cache,/tmp/a",
+            "labels": ["team=web", "flag"],
+            "extra_hosts": {"db": "10.0.0.2"},
+            "networks": [{"backend": [{"aliases": ["api", "api"]}]}, "frontend"],
+        })).unwrap();
+        assert_eq!(spec.binds, vec!["/b:/data:ro", "vol:/x"]);
+        assert_eq!(spec.volumes.iter().collect::<Vec<_>>(), vec!["/cache", "/tmp/a"]);
+        assert_eq!(spec.labels["flag"], "");
+        assert_eq!(spec.extra_hosts, vec!["db:10.0.0.2"]);
+        assert_eq!(spec.networks["backend"].aliases, vec!["api"]);
+        assert_eq!(spec.extra_networks().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["frontend"]);
+        assert_eq!(parse(json!({"extra_hosts": ["db:10.0.0.2"]})).unwrap().extra_hosts, spec.extra_hosts);
+
+        invalid(json!({"binds": ["/only-one"]}), "binds");
+        invalid(json!({"binds": ["/a:relative"]}), "binds");
+        invalid(json!({"volumes": ["relative"]}), "volumes");
+        invalid(json!({"labels": {"io.saltext.docker-deploy.spec": "x"}}), "reserved");
+        invalid(json!({"labels": 5}), "labels");
+        invalid(json!({"extra_hosts": ["db"]}), "host:ip");
+        invalid(json!({"extra_hosts": ["db:not-an-ip"]}), "host:ip");
+        invalid(json!({"networks": [{"n": {"bogus": 1}}]}), "bogus");
+        invalid(json!({"network_mode": "host", "networks": ["n"]}), "network_mode");
+    }
+
+    #[test]
+    fn scalars() {
+        let spec = parse(json!({"user": 1000, "working_dir": "/srv", "hostname": "web1",
+            "shutdown_timeout": 5, "stop_signal": "SIGINT", "network_mode": "bridge"})).unwrap();
+        assert_eq!(spec.user.as_deref(), Some("1000"));
+        assert_eq!(spec.shutdown_timeout, Some(5));
+        invalid(json!({"working_dir": "srv"}), "absolute");
+        invalid(json!({"shutdown_timeout": -1}), "shutdown_timeout");
+        invalid(json!({"shutdown_timeout": 1.5}), "shutdown_timeout");
+        invalid(json!({"stop_signal": "SIG TERM"}), "stop_signal");
+        invalid(json!({"hostname": "a b"}), "whitespace");
+        invalid(json!({"user": ""}), "user");
+    }
+
+    #[test]
+    fn unknown_keyword_is_named() {
+        invalid(json!({"enviroment": {"A": "1"}}), "unknown keyword \"enviroment\"");
+    }
+
+    #[test]
+    fn create_body_carries_spec_and_labels() {
+        let spec = parse(json!({
+            "environment": {"A": "1"}, "port_bindings": ["127.0.0.1:8080:80"],
+            "restart_policy": "on-failure:2", "networks": ["n1", "n2"], "shutdown_timeout": 3,
+        })).unwrap();
+        let body = spec.to_create_body("img:1", &[(LABEL_SPEC, spec.canonical_json())]);
+        assert_eq!(body.image.as_deref(), Some("img:1"));
+        assert_eq!(body.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        assert_eq!(body.stop_timeout, Some(3));
+        assert_eq!(body.labels.as_ref().unwrap()[LABEL_SPEC], spec.canonical_json());
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("n1"));
+        let bindings = host.port_bindings.unwrap();
+        let b = &bindings["80/tcp"].as_ref().unwrap()[0];
+        assert_eq!((b.host_ip.as_deref(), b.host_port.as_deref()), (Some("127.0.0.1"), Some("8080")));
+        assert_eq!(host.restart_policy.unwrap().maximum_retry_count, Some(2));
+        assert!(body.networking_config.unwrap().endpoints_config.unwrap().contains_key("n1"));
+    }
+}
