@@ -1,0 +1,231 @@
+//! The Python face, `saltext.docker_deploy._core`: argument conversion, the GIL released around
+//! every Docker call, core errors mapped to one exception hierarchy, step lines to `logging`.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::pull::Auth;
+use crate::redeploy::RedeployRequest;
+use crate::reference::ImageRef;
+use crate::spec::ContainerSpec;
+
+// Created under the public module path so that `repr` and tracebacks show
+// `saltext.docker_deploy.ImageNotFound`, the name users import.
+create_exception!(saltext.docker_deploy, DeployError, PyException, "Base of every error of saltext-docker-deploy.");
+create_exception!(saltext.docker_deploy, DockerUnavailable, DeployError, "The Docker Engine could not be reached.");
+create_exception!(saltext.docker_deploy, ImageNotFound, DeployError, "The image or tag does not exist locally or in the registry.");
+create_exception!(saltext.docker_deploy, RegistryError, DeployError, "The registry failed, was unreachable or refused the credentials.");
+create_exception!(saltext.docker_deploy, InvalidSpec, DeployError, "A bad argument; raised before any Docker call.");
+create_exception!(saltext.docker_deploy, ContainerStartError, DeployError, "The new container could not be created or started; the previous one was restored.");
+
+/// The one place core errors become Python exceptions.
+fn to_py_err(err: Error) -> PyErr {
+    let message = err.to_string();
+    match err {
+        Error::DockerUnavailable(_) => DockerUnavailable::new_err(message),
+        Error::ImageNotFound(_) => ImageNotFound::new_err(message),
+        Error::Registry(_) => RegistryError::new_err(message),
+        Error::InvalidSpec(_) => InvalidSpec::new_err(message),
+        Error::ContainerStart(_) => ContainerStartError::new_err(message),
+        Error::Docker(_) => DeployError::new_err(message),
+    }
+}
+
+fn invalid(message: String) -> PyErr {
+    InvalidSpec::new_err(message)
+}
+
+/// Python values (as Salt hands them over from YAML) to JSON. Integer dict keys, as YAML gives
+/// for `port_bindings: {80: 8080}`, become strings.
+fn to_json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if obj.is_none() {
+        Ok(Value::Null)
+    } else if obj.is_instance_of::<PyBool>() {
+        Ok(Value::Bool(obj.extract()?))
+    } else if obj.is_instance_of::<PyInt>() {
+        if let Ok(n) = obj.extract::<i64>() {
+            Ok(Value::from(n))
+        } else {
+            Err(invalid(format!("{what}: integer {obj} is out of range; nothing was changed")))
+        }
+    } else if obj.is_instance_of::<PyFloat>() {
+        Ok(Value::from(obj.extract::<f64>()?))
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        Ok(Value::String(s.to_str()?.to_string()))
+    } else if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut map = Map::new();
+        for (key, value) in dict.iter() {
+            let key = if key.is_instance_of::<PyString>() || key.is_instance_of::<PyInt>() {
+                key.str()?.to_str()?.to_string()
+            } else {
+                return Err(invalid(format!(
+                    "{what}: dict keys must be strings, got {}; nothing was changed",
+                    key.get_type().name()?
+                )));
+            };
+            map.insert(key, to_json(what, &value)?);
+        }
+        Ok(Value::Object(map))
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        obj.try_iter()?
+            .map(|item| to_json(what, &item?))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array)
+    } else {
+        Err(invalid(format!(
+            "{what}: values of type {} are not supported; nothing was changed",
+            obj.get_type().name()?
+        )))
+    }
+}
+
+fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+fn report_to_py(py: Python<'_>, report: &impl Serialize) -> PyResult<Py<PyAny>> {
+    let value = serde_json::to_value(report)
+        .map_err(|e| DeployError::new_err(format!("could not convert the report: {e}")))?;
+    Ok(to_py(py, &value)?.unbind())
+}
+
+fn parse_auth(auth: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Auth>> {
+    let Some(auth) = auth else { return Ok(None) };
+    let mut parsed = Auth::default();
+    for (key, value) in auth.iter() {
+        let key: String = key.extract()?;
+        let text: Option<String> = value.extract().map_err(|_| {
+            invalid(format!("auth: {key:?} must be a string; nothing was changed"))
+        })?;
+        match key.as_str() {
+            "username" => parsed.username = text,
+            "password" => parsed.password = text,
+            "identitytoken" | "identity_token" => parsed.identity_token = text,
+            // The registry comes from the image reference; accepted for Salt's pillar layout.
+            "serveraddress" | "email" => {}
+            _ => {
+                return Err(invalid(format!(
+                    "auth: unknown key {key:?} (known: username, password, identitytoken); \
+                     nothing was changed"
+                )))
+            }
+        }
+    }
+    Ok(Some(parsed))
+}
+
+/// Forwards the core's step lines to `logging.getLogger("saltext.docker_deploy")` at INFO.
+struct StepLogger(Py<PyAny>);
+
+impl StepLogger {
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let logger = py
+            .import("logging")?
+            .call_method1("getLogger", ("saltext.docker_deploy",))?;
+        Ok(StepLogger(logger.unbind()))
+    }
+
+    fn log(&self, line: &str) {
+        Python::attach(|py| {
+            // A failing log handler must not fail a deploy half-way.
+            let _ = self.0.bind(py).call_method1("info", ("%s", line));
+        });
+    }
+}
+
+/// Pull `image` and report whether the local tag's image ID moved.
+#[pyfunction]
+#[pyo3(signature = (image, *, auth=None))]
+fn pull(py: Python<'_>, image: &str, auth: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    let auth = parse_auth(auth)?;
+    let logger = StepLogger::new(py)?;
+    let sink = |line: &str| logger.log(line);
+    let report = py
+        .detach(|| crate::pull_image(image, auth.as_ref(), &sink))
+        .map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
+/// Compare container `name` with the local tag of `image`. Read only.
+#[pyfunction]
+fn image_diff(py: Python<'_>, name: &str, image: &str) -> PyResult<Py<PyAny>> {
+    let report = py
+        .detach(|| crate::image_diff(name, image))
+        .map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
+/// Pull, compare and, only when the image ID or the declared spec differs, replace the container.
+#[pyfunction]
+#[pyo3(signature = (name, image, *, pull=true, auth=None, **spec))]
+fn redeploy(
+    py: Python<'_>,
+    name: &str,
+    image: &str,
+    pull: bool,
+    auth: Option<&Bound<'_, PyDict>>,
+    spec: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    // Everything is parsed and validated before the first Docker call.
+    let keywords = match spec {
+        Some(spec) => match to_json("spec", spec.as_any())? {
+            Value::Object(map) => map,
+            _ => unreachable!("a dict converts to a JSON object"),
+        },
+        None => Map::new(),
+    };
+    let parsed_spec = ContainerSpec::from_keywords(name, &keywords).map_err(to_py_err)?;
+    let image = ImageRef::parse(image).map_err(to_py_err)?;
+    let request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)
+        .map_err(to_py_err)?;
+    let logger = StepLogger::new(py)?;
+    let sink = |line: &str| logger.log(line);
+    let report = py
+        .detach(|| crate::redeploy_container(&request, &sink))
+        .map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(pull, m)?)?;
+    m.add_function(wrap_pyfunction!(image_diff, m)?)?;
+    m.add_function(wrap_pyfunction!(redeploy, m)?)?;
+    m.add("DeployError", py.get_type::<DeployError>())?;
+    m.add("DockerUnavailable", py.get_type::<DockerUnavailable>())?;
+    m.add("ImageNotFound", py.get_type::<ImageNotFound>())?;
+    m.add("RegistryError", py.get_type::<RegistryError>())?;
+    m.add("InvalidSpec", py.get_type::<InvalidSpec>())?;
+    m.add("ContainerStartError", py.get_type::<ContainerStartError>())?;
+    m.add("SPEC_KEYWORDS", crate::spec::KEYWORDS.to_vec())?;
+    Ok(())
+}
