@@ -28,6 +28,19 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The same error with `context` (say, the container a pull was for) put in front.
+    pub fn context(self, context: &str) -> Error {
+        let wrap = |m: String| format!("{context}: {m}");
+        match self {
+            Error::DockerUnavailable(m) => Error::DockerUnavailable(wrap(m)),
+            Error::ImageNotFound(m) => Error::ImageNotFound(wrap(m)),
+            Error::Registry(m) => Error::Registry(wrap(m)),
+            Error::InvalidSpec(m) => Error::InvalidSpec(wrap(m)),
+            Error::ContainerStart(m) => Error::ContainerStart(wrap(m)),
+            Error::Docker(m) => Error::Docker(wrap(m)),
+        }
+    }
+
     /// The exception class name this error surfaces as in Python (and in Salt comments).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -108,7 +108,8 @@ pub async fn redeploy(
     let image = &request.image;
 
     let pulled = if request.pull {
-        Some(pull(docker, image, request.auth.as_ref(), steps).await?)
+        let pulled = pull(docker, image, request.auth.as_ref(), steps).await;
+        Some(pulled.map_err(|e| e.context(&format!("container {name:?}")))?)
     } else {
         None
     };

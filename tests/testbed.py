@@ -1,0 +1,256 @@
+"""The real test bed: a local registry, busybox images built FROM scratch, and cleanup.
+
+Shared by the pytest suite and the demo (``examples/demo.py``). Everything it creates on the
+Docker Engine carries the label ``saltext-docker-deploy-test=<run id>`` so that cleanup removes
+exactly what this run made and nothing else: CI and the benchmarks share the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEST_LABEL = "saltext-docker-deploy-test"
+BUSYBOX = Path("/bin/busybox")
+
+# PID 1 is `sh`, which traps TERM and exits at once: a graceful app, so stops take milliseconds
+# instead of Docker's 10 s kill timeout.
+HTTPD_CMD = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; /bin/busybox httpd -f -p 80 -h /www & wait",
+]
+
+
+def docker(*args: str, check: bool = True, quiet: bool = False) -> str:
+    """Runs the docker CLI (used for setup and for observing; the code under test never is)."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip() if not quiet else ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def http_get(port: int, timeout: float = 1.0) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as resp:
+            return resp.read().decode().strip()
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return None
+
+
+def wait_http(port: int, expected: str, timeout: float = 10.0) -> str | None:
+    """Polls until the page is `expected`; returns the last answer (None when nothing answered)."""
+    last: list[str | None] = [None]
+
+    def answered() -> bool:
+        last[0] = http_get(port)
+        return last[0] == expected
+
+    wait_for(answered, timeout)
+    return last[0]
+
+
+class Registry:
+    """Debian's docker-registry on a free 127.0.0.1 port, storing in a temp dir.
+
+    The Engine treats 127.0.0.0/8 registries as insecure, so plain HTTP works without daemon
+    configuration. With ``users`` it requires htpasswd (bcrypt) authentication.
+    """
+
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.workdir = workdir
+        storage = workdir / "storage"
+        storage.mkdir(parents=True, exist_ok=True)
+        auth = ""
+        if users:
+            htpasswd = workdir / "htpasswd"
+            for i, (user, password) in enumerate(users.items()):
+                flags = "-Bbc" if i == 0 else "-Bb"
+                subprocess.run(
+                    ["htpasswd", flags, str(htpasswd), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+        config = workdir / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: error\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}\n" + auth
+        )
+        self.log = open(workdir / "registry.log", "wb")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=self.log, stderr=self.log
+        )
+        if not wait_for(self._answers, timeout=15):
+            self.stop()
+            raise RuntimeError(f"docker-registry did not start on {self.host}")
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            return False
+        try:
+            urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
+            return True
+        except urllib.error.HTTPError:
+            return True  # 401 with auth: it is up
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def retag(self, repo: str, source_tag: str, target_tag: str) -> None:
+        """Points `target_tag` at the manifest of `source_tag`, inside the registry only (as a
+        CI pipeline promoting an image would), leaving every local tag as it was."""
+        accept = ", ".join(
+            [
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.oci.image.manifest.v1+json",
+            ]
+        )
+        url = f"http://{self.host}/v2/{repo}/manifests"
+        req = urllib.request.Request(f"{url}/{source_tag}", headers={"Accept": accept})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body, media_type = resp.read(), resp.headers["Content-Type"]
+        put = urllib.request.Request(
+            f"{url}/{target_tag}",
+            data=body,
+            method="PUT",
+            headers={"Content-Type": media_type},
+        )
+        urllib.request.urlopen(put, timeout=10).close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@dataclass
+class TestBed:
+    """Builds labelled images, publishes them to a registry, and removes all it made."""
+
+    run_id: str = field(default_factory=lambda: f"{os.getpid()}-{int(time.time())}")
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dd-testbed-")))
+
+    @property
+    def label(self) -> str:
+        return f"{TEST_LABEL}={self.run_id}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {TEST_LABEL: self.run_id}
+
+    def build(self, tag: str, version: str, cmd: list[str] | None = None) -> str:
+        """Builds an image FROM scratch with busybox that serves `version` over HTTP on :80."""
+        context = self.workdir / f"ctx-{version}-{abs(hash((tag, tuple(cmd or []))))}"
+        (context / "www").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(BUSYBOX, context / "busybox")
+        (context / "www" / "index.html").write_text(version + "\n")
+        (context / "Dockerfile").write_text(
+            "FROM scratch\n"
+            "COPY busybox /bin/busybox\n"
+            "COPY www /www\n"
+            f"CMD {json.dumps(cmd or HTTPD_CMD)}\n"
+        )
+        docker(
+            "build",
+            "-q",
+            "--label",
+            self.label,
+            "--label",
+            f"version={version}",
+            "-t",
+            tag,
+            str(context),
+        )
+        return docker("image", "inspect", "-f", "{{.Id}}", tag)
+
+    def publish(self, registry: Registry, local_tag: str, repo: str, tag: str) -> str:
+        """Makes `registry`'s `repo:tag` point at the image `local_tag`, without moving any
+        local tag: the host learns about it only by pulling, as a real minion would. Returns
+        the reference to deploy."""
+        staging_tag = "staging-" + docker("image", "inspect", "-f", "{{.Id}}", local_tag)[7:19]
+        staging = f"{registry.host}/{repo}:{staging_tag}"
+        docker("tag", local_tag, staging)
+        try:
+            docker("push", staging, quiet=True)
+        finally:
+            docker("rmi", staging, check=False)
+        registry.retag(repo, staging_tag, tag)
+        return f"{registry.host}/{repo}:{tag}"
+
+    def containers(self, name: str | None = None) -> list[str]:
+        """Names of this run's containers (optionally those whose name starts with `name`)."""
+        out = docker("ps", "-a", "--filter", f"label={self.label}", "--format", "{{.Names}}")
+        names = [n for n in out.splitlines() if n]
+        if name is not None:
+            names = [n for n in names if n == name or n.startswith(name + ".")]
+        return sorted(names)
+
+    def cleanup(self) -> None:
+        """Removes every container, image, volume and network labelled by this run."""
+        ids = docker("ps", "-aq", "--filter", f"label={self.label}", check=False).split()
+        if ids:
+            docker("rm", "-f", "-v", *ids, check=False)
+        refs = docker(
+            "images",
+            "--filter",
+            f"label={self.label}",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            check=False,
+        ).split()
+        refs = [r for r in refs if not r.endswith(":<none>")]
+        if refs:
+            docker("rmi", "-f", *refs, check=False)
+        dangling = docker("images", "-q", "--filter", f"label={self.label}", check=False).split()
+        if dangling:
+            docker("rmi", "-f", *sorted(set(dangling)), check=False)
+        for kind in ("volume", "network"):
+            names = docker(kind, "ls", "-q", "--filter", f"label={self.label}", check=False).split()
+            if names:
+                docker(kind, "rm", *names, check=False)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.workdir)
+
+
+def inspect(name: str) -> dict | None:
+    out = subprocess.run(["docker", "inspect", name], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    return json.loads(out.stdout)[0]
