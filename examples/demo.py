@@ -1,0 +1,85 @@
+"""The main job, end to end on this machine: a local registry, a demo image published as v1 and
+then v2 under one tag, and a container kept on that tag by `redeploy`.
+
+Run through `bash .ci/demo` (which sets everything up first). Removes all it created.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from saltext import docker_deploy
+from testbed import Registry, TestBed, free_port, wait_http
+
+SHOWN = (
+    "action",
+    "comment",
+    "container_id",
+    "image_id",
+    "previous_image_id",
+    "changes",
+    "downtime_ms",
+)
+
+
+def show(title: str, result: dict) -> None:
+    print(f"\n--- {title}")
+    print(json.dumps({k: result[k] for k in SHOWN}, indent=2))
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="    log: %(message)s")
+    bed = TestBed()
+    registry = Registry(bed.workdir / "registry")
+    name = f"saltext-demo-{bed.run_id}"
+    port = free_port()
+    spec = {
+        "port_bindings": [f"127.0.0.1:{port}:80"],
+        "environment": {"APP_ENV": "prod"},
+        "restart_policy": "unless-stopped",
+        "labels": bed.labels,
+    }
+    try:
+        print(f"registry: http://{registry.host}   container: {name}   port: {port}")
+        v1 = bed.build(f"saltext-demo-{bed.run_id}/web:v1", "v1")
+        v2 = bed.build(f"saltext-demo-{bed.run_id}/web:v2", "v2")
+        print(f"built demo images v1 {v1[:19]} and v2 {v2[:19]}")
+
+        ref = bed.publish(registry, f"saltext-demo-{bed.run_id}/web:v1", "demo/web", "prod")
+        print(f"\npublished v1 as {ref}")
+        first = docker_deploy.redeploy(name, ref, **spec)
+        show("redeploy (first run)", first)
+        print(f"HTTP answers: {wait_http(port, 'v1')}")
+
+        bed.publish(registry, f"saltext-demo-{bed.run_id}/web:v2", "demo/web", "prod")
+        print(f"\npublished v2 as {ref}")
+        second = docker_deploy.redeploy(name, ref, **spec)
+        show("redeploy (new image in the registry)", second)
+        print(f"HTTP answers: {wait_http(port, 'v2')}")
+
+        logging.getLogger().setLevel(logging.WARNING)
+        third = docker_deploy.redeploy(name, ref, **spec)
+        show("redeploy (nothing changed)", third)
+
+        calls = 50
+        started = time.perf_counter()
+        for _ in range(calls):
+            assert docker_deploy.redeploy(name, ref, pull=False, **spec)["action"] == "none"
+        noop_ms = (time.perf_counter() - started) * 1000 / calls
+        print(f"\nno-op redeploy(pull=False): {noop_ms:.2f} ms per call ({calls} calls)")
+        ok = (first["action"], second["action"], third["action"]) == ("created", "replaced", "none")
+        print("demo:", "OK" if ok else "UNEXPECTED RESULT")
+        return 0 if ok else 1
+    finally:
+        registry.stop()
+        bed.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
