@@ -2,10 +2,11 @@
 //! images, and the step log every operation writes.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use bollard::models::{ContainerInspectResponse, ImageInspect};
-use bollard::Docker;
+use bollard::{ClientVersion, Docker};
 use serde::Serialize;
 
 use crate::error::{EngineFault, Error, Result};
@@ -29,25 +30,64 @@ pub fn block_on<F: Future>(operation: F) -> F::Output {
         .block_on(operation)
 }
 
-/// Where `DOCKER_HOST` points, for messages.
+/// Where `DOCKER_HOST` points (the local socket when unset).
 pub fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+}
+
+/// The API version negotiated with each host, kept for the life of the process: `GET /version`
+/// costs the Engine ~5 ms (it asks containerd), more than the rest of a no-op run. Plain data,
+/// so a forked child inherits a valid copy; only ever `try_lock`ed, so a lock held by another
+/// thread at fork time cannot deadlock the child (it negotiates again instead).
+static NEGOTIATED: Mutex<Vec<(String, usize, usize)>> = Mutex::new(Vec::new());
+
+fn cached_version(host: &str) -> Option<ClientVersion> {
+    let cache = NEGOTIATED.try_lock().ok()?;
+    cache
+        .iter()
+        .find(|(h, ..)| h == host)
+        .map(|&(_, major_version, minor_version)| ClientVersion {
+            major_version,
+            minor_version,
+        })
+}
+
+fn remember_version(host: &str, version: ClientVersion) {
+    if let Ok(mut cache) = NEGOTIATED.try_lock() {
+        cache.retain(|(h, ..)| h != host);
+        cache.push((host.to_string(), version.major_version, version.minor_version));
+    }
 }
 
 /// Connects as the Docker CLI does (`DOCKER_HOST`: `unix://` or `tcp://`, else the local
 /// socket) and negotiates the API version down to what the Engine speaks (Engine 20.10 is 1.41).
 pub async fn connect(context: &str) -> Result<Docker> {
+    let host = docker_host();
     let unreachable = |why: String| {
         Error::DockerUnavailable(format!(
-            "{context}: cannot reach the Docker Engine at {} ({why}); nothing was changed",
-            docker_host()
+            "{context}: cannot reach the Docker Engine at {host} ({why}); nothing was changed"
         ))
     };
+    const TIMEOUT_S: u64 = 120;
+    if let Some(version) = cached_version(&host) {
+        let known = if host.starts_with("unix://") {
+            Some(Docker::connect_with_unix(&host, TIMEOUT_S, &version))
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Some(Docker::connect_with_http(&host, TIMEOUT_S, &version))
+        } else {
+            None
+        };
+        if let Some(docker) = known {
+            return docker.map_err(|e| unreachable(e.to_string()));
+        }
+    }
     let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
-    docker.negotiate_version().await.map_err(|e| {
+    let docker = docker.negotiate_version().await.map_err(|e| {
         let fault = EngineFault::from(e);
         unreachable(fault.message().to_string())
-    })
+    })?;
+    remember_version(&host, docker.client_version());
+    Ok(docker)
 }
 
 /// One step of an operation, as reported back and logged.

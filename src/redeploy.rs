@@ -107,33 +107,33 @@ pub async fn redeploy(
     let name = &request.name;
     let image = &request.image;
 
-    let pulled = if request.pull {
-        let pulled = pull(docker, image, request.auth.as_ref(), steps).await;
-        Some(pulled.map_err(|e| e.context(&format!("container {name:?}")))?)
-    } else {
-        None
-    };
-    let image_id = match &pulled {
-        Some(report) => report.id.clone(),
-        None => {
-            let untouched = format!("container {name:?} was left as it was");
-            inspect_image(docker, &image.local_name(), &untouched)
-                .await?
-                .and_then(|i| i.id)
-                .ok_or_else(|| {
-                    Error::ImageNotFound(format!(
-                        "image {image} is not on this host and pull=False; container {name:?} \
-                         was left as it was"
-                    ))
-                })?
-        }
-    };
-
-    let started = Instant::now();
     let untouched = format!("container {name:?} was left as it was");
-    let current = inspect_container(docker, name, &untouched)
-        .await?
-        .map(|c| observe(&c));
+    // The plan step's time covers reading the container (and the tag, without a pull).
+    let mut started = Instant::now();
+    let (pulled, image_id, current) = if request.pull {
+        let pulled = pull(docker, image, request.auth.as_ref(), steps)
+            .await
+            .map_err(|e| e.context(&format!("container {name:?}")))?;
+        started = Instant::now();
+        let current = inspect_container(docker, name, &untouched).await?;
+        let image_id = pulled.id.clone();
+        (Some(pulled), image_id, current)
+    } else {
+        // Nothing to wait for: read the tag and the container at once.
+        let local_name = image.local_name();
+        let (local, current) = tokio::join!(
+            inspect_image(docker, &local_name, &untouched),
+            inspect_container(docker, name, &untouched),
+        );
+        let image_id = local?.and_then(|i| i.id).ok_or_else(|| {
+            Error::ImageNotFound(format!(
+                "image {image} is not on this host and pull=False; container {name:?} was \
+                 left as it was"
+            ))
+        })?;
+        (None, image_id, current?)
+    };
+    let current = current.map(|c| observe(&c));
     let spec_json = request.spec.canonical_json();
     let decision = plan(
         current.as_ref(),
