@@ -2,6 +2,21 @@
 
 from typing import Any, TypedDict
 
+# The result types exist only for type checkers (the runtime returns plain dicts).
+
+__all__ = [
+    "SPEC_KEYWORDS",
+    "ContainerStartError",
+    "DeployError",
+    "DockerUnavailable",
+    "ImageNotFound",
+    "InvalidSpec",
+    "RegistryError",
+    "image_diff",
+    "pull",
+    "redeploy",
+]
+
 SPEC_KEYWORDS: list[str]
 
 class DeployError(Exception): ...
@@ -11,21 +26,21 @@ class RegistryError(DeployError): ...
 class InvalidSpec(DeployError): ...
 class ContainerStartError(DeployError): ...
 
-class Auth(TypedDict, total=False):
+class _Auth(TypedDict, total=False):
     username: str
     password: str
     identitytoken: str
     serveraddress: str
     email: str
 
-class PullResult(TypedDict):
+class _PullResult(TypedDict):
     image: str
     id: str
     previous_id: str | None
     changed: bool
     digest: str | None
 
-class DiffResult(TypedDict):
+class _DiffResult(TypedDict):
     name: str
     image: str
     exists: bool
@@ -35,12 +50,12 @@ class DiffResult(TypedDict):
     image_id: str | None
     differs: bool
 
-class Step(TypedDict):
+class _Step(TypedDict):
     step: str
     detail: str
     duration_ms: float
 
-class RedeployResult(TypedDict):
+class _RedeployResult(TypedDict):
     name: str
     image: str
     action: str
@@ -50,18 +65,18 @@ class RedeployResult(TypedDict):
     previous_image_id: str | None
     reasons: list[str]
     comment: str
-    pull: PullResult | None
+    pull: _PullResult | None
     downtime_ms: float | None
-    steps: list[Step]
+    steps: list[_Step]
     warnings: list[str]
 
-def pull(image: str, *, auth: Auth | None = None) -> PullResult: ...
-def image_diff(name: str, image: str) -> DiffResult: ...
+def pull(image: str, *, auth: _Auth | None = None) -> _PullResult: ...
+def image_diff(name: str, image: str) -> _DiffResult: ...
 def redeploy(
     name: str,
     image: str,
     *,
     pull: bool = True,
-    auth: Auth | None = None,
+    auth: _Auth | None = None,
     **spec: Any,
-) -> RedeployResult: ...
+) -> _RedeployResult: ...
