@@ -55,7 +55,11 @@ fn cached_version(host: &str) -> Option<ClientVersion> {
 fn remember_version(host: &str, version: ClientVersion) {
     if let Ok(mut cache) = NEGOTIATED.try_lock() {
         cache.retain(|(h, ..)| h != host);
-        cache.push((host.to_string(), version.major_version, version.minor_version));
+        cache.push((
+            host.to_string(),
+            version.major_version,
+            version.minor_version,
+        ));
     }
 }
 

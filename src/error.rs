@@ -28,17 +28,30 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The same kind of error with its message rewritten.
+    fn map_message(self, f: impl FnOnce(String) -> String) -> Error {
+        match self {
+            Error::DockerUnavailable(m) => Error::DockerUnavailable(f(m)),
+            Error::ImageNotFound(m) => Error::ImageNotFound(f(m)),
+            Error::Registry(m) => Error::Registry(f(m)),
+            Error::InvalidSpec(m) => Error::InvalidSpec(f(m)),
+            Error::ContainerStart(m) => Error::ContainerStart(f(m)),
+            Error::Docker(m) => Error::Docker(f(m)),
+        }
+    }
+
     /// The same error with `context` (say, the container a pull was for) put in front.
     pub fn context(self, context: &str) -> Error {
-        let wrap = |m: String| format!("{context}: {m}");
-        match self {
-            Error::DockerUnavailable(m) => Error::DockerUnavailable(wrap(m)),
-            Error::ImageNotFound(m) => Error::ImageNotFound(wrap(m)),
-            Error::Registry(m) => Error::Registry(wrap(m)),
-            Error::InvalidSpec(m) => Error::InvalidSpec(wrap(m)),
-            Error::ContainerStart(m) => Error::ContainerStart(wrap(m)),
-            Error::Docker(m) => Error::Docker(wrap(m)),
-        }
+        self.map_message(|m| format!("{context}: {m}"))
+    }
+
+    /// The same error with its last clause, what was left untouched, said differently: one
+    /// registry fault means different things in a pull and in a check.
+    pub fn reword(self, untouched: &str) -> Error {
+        self.map_message(|m| match m.rsplit_once("; ") {
+            Some((head, _)) => format!("{head}; {untouched}"),
+            None => format!("{m}; {untouched}"),
+        })
     }
 
     /// The exception class name this error surfaces as in Python (and in Salt comments).

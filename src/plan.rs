@@ -47,14 +47,23 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     Missing,
-    ImageChanged { old: String, new: String },
+    ImageChanged {
+        old: String,
+        new: String,
+    },
     /// The declared settings differ; the names of the settings that changed.
-    SpecChanged { settings: Vec<String> },
+    SpecChanged {
+        settings: Vec<String>,
+    },
     /// The container carries no record of what was declared for it.
     SpecUnrecorded,
     /// The container is dead (or being removed) and cannot be started again.
-    NotStartable { status: String },
-    Stopped { status: String },
+    NotStartable {
+        status: String,
+    },
+    Stopped {
+        status: String,
+    },
 }
 
 impl Reason {
@@ -68,9 +77,7 @@ impl Reason {
             Reason::SpecChanged { settings } => {
                 format!("declared settings changed: {}", settings.join(", "))
             }
-            Reason::SpecUnrecorded => {
-                "the container has no record of its declared settings".into()
-            }
+            Reason::SpecUnrecorded => "the container has no record of its declared settings".into(),
             Reason::NotStartable { status } => format!("the container is {status}"),
             Reason::Stopped { status } => format!("the container was {status}"),
         }
@@ -201,7 +208,13 @@ mod tests {
 
     #[test]
     fn missing_container_is_created() {
-        let p = plan(None, &Desired { image_id: "sha256:new", spec_json: SPEC_A });
+        let p = plan(
+            None,
+            &Desired {
+                image_id: "sha256:new",
+                spec_json: SPEC_A,
+            },
+        );
         assert_eq!(p.action, Action::Create);
         assert_eq!(p.reasons, vec![Reason::Missing]);
     }
@@ -209,7 +222,10 @@ mod tests {
     /// Every combination of image (same/other), record (same/other/missing) and state.
     #[test]
     fn exhaustive_over_image_spec_and_state() {
-        let desired = Desired { image_id: "sha256:new", spec_json: SPEC_A };
+        let desired = Desired {
+            image_id: "sha256:new",
+            spec_json: SPEC_A,
+        };
         for image in ["sha256:new", "sha256:old"] {
             for spec in [Some(SPEC_A), Some(SPEC_B), None] {
                 for status in STATUSES {
@@ -232,13 +248,12 @@ mod tests {
                         "reasons exactly when something is done: {p:?}"
                     );
                     assert_eq!(
-                        p.reasons.iter().any(|r| matches!(r, Reason::ImageChanged { .. })),
+                        p.reasons
+                            .iter()
+                            .any(|r| matches!(r, Reason::ImageChanged { .. })),
                         image_differs
                     );
-                    assert_eq!(
-                        p.reasons.contains(&Reason::SpecUnrecorded),
-                        spec.is_none()
-                    );
+                    assert_eq!(p.reasons.contains(&Reason::SpecUnrecorded), spec.is_none());
                 }
             }
         }
@@ -247,10 +262,18 @@ mod tests {
     #[test]
     fn spec_change_names_the_settings() {
         let current = observed("sha256:x", "running", Some(SPEC_A));
-        let p = plan(Some(&current), &Desired { image_id: "sha256:x", spec_json: SPEC_B });
+        let p = plan(
+            Some(&current),
+            &Desired {
+                image_id: "sha256:x",
+                spec_json: SPEC_B,
+            },
+        );
         assert_eq!(
             p.reasons,
-            vec![Reason::SpecChanged { settings: vec!["environment".into(), "user".into()] }]
+            vec![Reason::SpecChanged {
+                settings: vec!["environment".into(), "user".into()]
+            }]
         );
         assert!(p.summary().contains("environment, user"));
     }
@@ -271,7 +294,10 @@ mod tests {
             old: format!("sha256:{}", "1".repeat(64)),
             new: format!("sha256:{}", "9".repeat(64)),
         };
-        assert_eq!(r.describe(), "running sha256:111111111111, tag now sha256:999999999999");
+        assert_eq!(
+            r.describe(),
+            "running sha256:111111111111, tag now sha256:999999999999"
+        );
         assert_eq!(short_id("abc"), "abc");
     }
 }

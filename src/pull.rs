@@ -34,7 +34,7 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    fn credentials(&self, image: &ImageRef) -> DockerCredentials {
+    pub(crate) fn credentials(&self, image: &ImageRef) -> DockerCredentials {
         DockerCredentials {
             username: self.username.clone(),
             password: self.password.clone(),
@@ -99,7 +99,10 @@ pub async fn pull(
         .repo_digests
         .unwrap_or_default()
         .into_iter()
-        .find(|d| d.split_once('@').is_some_and(|(repo, _)| repo == repository));
+        .find(|d| {
+            d.split_once('@')
+                .is_some_and(|(repo, _)| repo == repository)
+        });
     let changed = previous_id.as_deref() != Some(id.as_str());
     let detail = match (&previous_id, changed) {
         (None, _) => format!("{image} is now {} (new on this host)", short_id(&id)),
@@ -123,8 +126,13 @@ pub(crate) fn pull_error(image: &ImageRef, fault: EngineFault) -> Error {
     let missing = fault.is_not_found()
         || lower.contains("manifest unknown")
         || (lower.contains("not found") && !lower.contains("no such host"));
-    let auth = matches!(fault, EngineFault::Status { code: 401 | 403, .. })
-        || lower.contains("unauthorized")
+    let auth = matches!(
+        fault,
+        EngineFault::Status {
+            code: 401 | 403,
+            ..
+        }
+    ) || lower.contains("unauthorized")
         || lower.contains("authentication required")
         || lower.contains("denied");
     match fault {

@@ -16,12 +16,42 @@ use crate::spec::ContainerSpec;
 
 // Created under the public module path so that `repr` and tracebacks show
 // `saltext.docker_deploy.ImageNotFound`, the name users import.
-create_exception!(saltext.docker_deploy, DeployError, PyException, "Base of every error of saltext-docker-deploy.");
-create_exception!(saltext.docker_deploy, DockerUnavailable, DeployError, "The Docker Engine could not be reached.");
-create_exception!(saltext.docker_deploy, ImageNotFound, DeployError, "The image or tag does not exist locally or in the registry.");
-create_exception!(saltext.docker_deploy, RegistryError, DeployError, "The registry failed, was unreachable or refused the credentials.");
-create_exception!(saltext.docker_deploy, InvalidSpec, DeployError, "A bad argument; raised before any Docker call.");
-create_exception!(saltext.docker_deploy, ContainerStartError, DeployError, "The new container could not be created or started; the previous one was restored.");
+create_exception!(
+    saltext.docker_deploy,
+    DeployError,
+    PyException,
+    "Base of every error of saltext-docker-deploy."
+);
+create_exception!(
+    saltext.docker_deploy,
+    DockerUnavailable,
+    DeployError,
+    "The Docker Engine could not be reached."
+);
+create_exception!(
+    saltext.docker_deploy,
+    ImageNotFound,
+    DeployError,
+    "The image or tag does not exist locally or in the registry."
+);
+create_exception!(
+    saltext.docker_deploy,
+    RegistryError,
+    DeployError,
+    "The registry failed, was unreachable or refused the credentials."
+);
+create_exception!(
+    saltext.docker_deploy,
+    InvalidSpec,
+    DeployError,
+    "A bad argument; raised before any Docker call."
+);
+create_exception!(
+    saltext.docker_deploy,
+    ContainerStartError,
+    DeployError,
+    "The new container could not be created or started; the previous one was restored."
+);
 
 /// The one place core errors become Python exceptions.
 fn to_py_err(err: Error) -> PyErr {
@@ -51,7 +81,9 @@ fn to_json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         if let Ok(n) = obj.extract::<i64>() {
             Ok(Value::from(n))
         } else {
-            Err(invalid(format!("{what}: integer {obj} is out of range; nothing was changed")))
+            Err(invalid(format!(
+                "{what}: integer {obj} is out of range; nothing was changed"
+            )))
         }
     } else if obj.is_instance_of::<PyFloat>() {
         Ok(Value::from(obj.extract::<f64>()?))
@@ -123,7 +155,9 @@ fn parse_auth(auth: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Auth>> {
     for (key, value) in auth.iter() {
         let key: String = key.extract()?;
         let text: Option<String> = value.extract().map_err(|_| {
-            invalid(format!("auth: {key:?} must be a string; nothing was changed"))
+            invalid(format!(
+                "auth: {key:?} must be a string; nothing was changed"
+            ))
         })?;
         match key.as_str() {
             "username" => parsed.username = text,
@@ -183,6 +217,26 @@ fn image_diff(py: Python<'_>, name: &str, image: &str) -> PyResult<Py<PyAny>> {
     report_to_py(py, &report)
 }
 
+/// Parses everything a redeploy needs, before the first Docker call.
+fn parse_request(
+    name: &str,
+    image: &str,
+    pull: bool,
+    auth: Option<&Bound<'_, PyDict>>,
+    spec: Option<&Bound<'_, PyDict>>,
+) -> PyResult<RedeployRequest> {
+    let keywords = match spec {
+        Some(spec) => match to_json("spec", spec.as_any())? {
+            Value::Object(map) => map,
+            _ => unreachable!("a dict converts to a JSON object"),
+        },
+        None => Map::new(),
+    };
+    let parsed_spec = ContainerSpec::from_keywords(name, &keywords).map_err(to_py_err)?;
+    let image = ImageRef::parse(image).map_err(to_py_err)?;
+    RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?).map_err(to_py_err)
+}
+
 /// Pull, compare and, only when the image ID or the declared spec differs, replace the container.
 #[pyfunction]
 #[pyo3(signature = (name, image, *, pull=true, auth=None, **spec))]
@@ -194,22 +248,52 @@ fn redeploy(
     auth: Option<&Bound<'_, PyDict>>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    // Everything is parsed and validated before the first Docker call.
-    let keywords = match spec {
-        Some(spec) => match to_json("spec", spec.as_any())? {
-            Value::Object(map) => map,
-            _ => unreachable!("a dict converts to a JSON object"),
-        },
-        None => Map::new(),
-    };
-    let parsed_spec = ContainerSpec::from_keywords(name, &keywords).map_err(to_py_err)?;
-    let image = ImageRef::parse(image).map_err(to_py_err)?;
-    let request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)
-        .map_err(to_py_err)?;
+    let request = parse_request(name, image, pull, auth, spec)?;
     let logger = StepLogger::new(py)?;
     let sink = |line: &str| logger.log(line);
     let report = py
         .detach(|| crate::redeploy_container(&request, &sink))
+        .map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
+/// What `redeploy` would do, read only: no pull, no container created, started or stopped.
+#[pyfunction]
+#[pyo3(signature = (name, image, *, image_id=None, **spec))]
+fn preview(
+    py: Python<'_>,
+    name: &str,
+    image: &str,
+    image_id: Option<String>,
+    spec: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    let request = parse_request(name, image, false, None, spec)?;
+    let report = py
+        .detach(|| crate::preview_redeploy(&request, image_id.as_deref(), &crate::no_log))
+        .map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
+/// Ask the registry, without pulling, whether a pull would change the local tag.
+#[pyfunction]
+#[pyo3(signature = (image, *, auth=None))]
+fn check(py: Python<'_>, image: &str, auth: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    let auth = parse_auth(auth)?;
+    let logger = StepLogger::new(py)?;
+    let sink = |line: &str| logger.log(line);
+    let report = py
+        .detach(|| crate::check_image(image, auth.as_ref(), &sink))
+        .map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
+/// Stop and remove the container `name`, if there is one.
+#[pyfunction]
+fn remove(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+    let logger = StepLogger::new(py)?;
+    let sink = |line: &str| logger.log(line);
+    let report = py
+        .detach(|| crate::remove_container(name, &sink))
         .map_err(to_py_err)?;
     report_to_py(py, &report)
 }
@@ -220,6 +304,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pull, m)?)?;
     m.add_function(wrap_pyfunction!(image_diff, m)?)?;
     m.add_function(wrap_pyfunction!(redeploy, m)?)?;
+    m.add_function(wrap_pyfunction!(preview, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_function(wrap_pyfunction!(remove, m)?)?;
     m.add("DeployError", py.get_type::<DeployError>())?;
     m.add("DockerUnavailable", py.get_type::<DockerUnavailable>())?;
     m.add("ImageNotFound", py.get_type::<ImageNotFound>())?;

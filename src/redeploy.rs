@@ -165,21 +165,115 @@ pub async fn redeploy(
             outcome.container_id = Some(apply.create_and_start(steps).await?);
         }
         Action::Start => {
-            let current = current.as_ref().expect("start is planned for an existing container");
+            let current = current
+                .as_ref()
+                .expect("start is planned for an existing container");
             apply.start_existing(current, steps).await?;
         }
         Action::Replace => {
-            let current = current.as_ref().expect("replace is planned for an existing container");
+            let current = current
+                .as_ref()
+                .expect("replace is planned for an existing container");
             outcome = apply.replace(current, steps).await?;
         }
     }
+    Ok(report(
+        request, current, decision, image_id, &spec_json, pulled, outcome, steps, "",
+    ))
+}
 
-    let changes = changes(current.as_ref(), &decision, &image_id, &spec_json, &outcome);
-    Ok(RedeployReport {
-        name: name.clone(),
-        image: image.to_string(),
+/// What [`redeploy`] would do, read only: no pull and no call that changes anything.
+/// `assume_image_id` is the image the tag is about to point at (a registry digest from a
+/// check); by default the local tag's image.
+pub async fn preview(
+    docker: &Docker,
+    request: &RedeployRequest,
+    assume_image_id: Option<&str>,
+    steps: &mut Steps<'_>,
+) -> Result<RedeployReport> {
+    let name = &request.name;
+    let image = &request.image;
+    let untouched = "nothing was changed";
+    let started = Instant::now();
+    let local_name = image.local_name();
+    let (local, current) = tokio::join!(
+        async {
+            match assume_image_id {
+                Some(_) => Ok(None),
+                None => inspect_image(docker, &local_name, untouched).await,
+            }
+        },
+        inspect_container(docker, name, untouched),
+    );
+    let image_id = match assume_image_id {
+        Some(id) => id.to_string(),
+        None => local?.and_then(|i| i.id).ok_or_else(|| {
+            Error::ImageNotFound(format!(
+                "image {image} is not on this host (pull it, or check the registry first); \
+                 container {name:?} was left as it was"
+            ))
+        })?,
+    };
+    let current = current?.map(|c| observe(&c));
+    let spec_json = request.spec.canonical_json();
+    let decision = plan(
+        current.as_ref(),
+        &Desired {
+            image_id: &image_id,
+            spec_json: &spec_json,
+        },
+    );
+    steps.record(
+        "plan",
+        started,
+        format!(
+            "would be {}: {}",
+            decision.action.as_str(),
+            decision.summary()
+        ),
+    );
+    let outcome = Outcome {
+        container_id: current.as_ref().map(|c| c.id.clone()),
+        downtime_ms: None,
+        warnings: Vec::new(),
+    };
+    Ok(report(
+        request,
+        current,
+        decision,
+        image_id,
+        &spec_json,
+        None,
+        outcome,
+        steps,
+        "would be ",
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    request: &RedeployRequest,
+    current: Option<Observed>,
+    decision: Plan,
+    image_id: String,
+    spec_json: &str,
+    pulled: Option<PullReport>,
+    outcome: Outcome,
+    steps: &Steps<'_>,
+    mood: &str,
+) -> RedeployReport {
+    let mut changes = changes(current.as_ref(), &decision, &image_id, spec_json, &outcome);
+    if !mood.is_empty() && decision.action == Action::Replace {
+        // Not created yet: the new container has no ID to show.
+        if let Some(Value::Object(ids)) = changes.get_mut("container_id") {
+            ids.insert("new".into(), Value::Null);
+        }
+    }
+    RedeployReport {
+        name: request.name.clone(),
+        image: request.image.to_string(),
         action: decision.action.as_str(),
-        comment: comment(name, &decision),
+        comment: format!("{mood}{}", comment(&request.name, &decision)),
         reasons: decision.reasons.iter().map(Reason::describe).collect(),
         changes,
         container_id: outcome.container_id,
@@ -189,6 +283,64 @@ pub async fn redeploy(
         downtime_ms: outcome.downtime_ms,
         steps: steps.done.clone(),
         warnings: outcome.warnings,
+    }
+}
+
+/// What [`remove`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoveReport {
+    pub name: String,
+    pub removed: bool,
+    pub container_id: Option<String>,
+    pub image_id: Option<String>,
+}
+
+/// Stops (gracefully, with the container's own stop timeout) and removes the container `name`.
+pub async fn remove(docker: &Docker, name: &str, steps: &mut Steps<'_>) -> Result<RemoveReport> {
+    let untouched = format!("container {name:?} was left as it was");
+    let Some(found) = inspect_container(docker, name, &untouched).await? else {
+        return Ok(RemoveReport {
+            name: name.to_string(),
+            removed: false,
+            container_id: None,
+            image_id: None,
+        });
+    };
+    let id = found.id.clone().unwrap_or_default();
+    let started = Instant::now();
+    let fail = |e: bollard::errors::Error| {
+        EngineFault::from(e).into_error(
+            &format!("container {name:?}: could not be removed"),
+            &untouched,
+        )
+    };
+    if found
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+    {
+        docker
+            .stop_container(&id, None::<StopContainerOptions>)
+            .await
+            .map_err(fail)?;
+    }
+    docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(fail)?;
+    steps.record("remove", started, format!("{} removed", short_id(&id)));
+    Ok(RemoveReport {
+        name: name.to_string(),
+        removed: true,
+        container_id: Some(id),
+        image_id: found.image,
     })
 }
 
@@ -301,7 +453,11 @@ impl Apply<'_> {
         steps.record(
             "create",
             started,
-            format!("{as_name} from {} ({})", self.request.image, short_id(self.image_id)),
+            format!(
+                "{as_name} from {} ({})",
+                self.request.image,
+                short_id(self.image_id)
+            ),
         );
         Ok(created.id)
     }
@@ -337,19 +493,41 @@ impl Apply<'_> {
             force: true,
             ..Default::default()
         };
-        let removed = self.docker.remove_container(id, Some(options)).await.is_ok();
+        let removed = self
+            .docker
+            .remove_container(id, Some(options))
+            .await
+            .is_ok();
         steps.record(
             "remove",
             started,
-            format!("{} {}", short_id(id), if removed { "removed" } else { "could not be removed" }),
+            format!(
+                "{} {}",
+                short_id(id),
+                if removed {
+                    "removed"
+                } else {
+                    "could not be removed"
+                }
+            ),
         );
         removed
     }
 
-    async fn rename(&self, id: &str, to: &str, steps: &mut Steps<'_>) -> std::result::Result<(), EngineFault> {
+    async fn rename(
+        &self,
+        id: &str,
+        to: &str,
+        steps: &mut Steps<'_>,
+    ) -> std::result::Result<(), EngineFault> {
         let started = Instant::now();
         self.docker
-            .rename_container(id, RenameContainerOptions { name: to.to_string() })
+            .rename_container(
+                id,
+                RenameContainerOptions {
+                    name: to.to_string(),
+                },
+            )
             .await?;
         steps.record("rename", started, format!("{} -> {to}", short_id(id)));
         Ok(())
@@ -379,14 +557,16 @@ impl Apply<'_> {
 
     /// Same image and settings, but stopped: start it again.
     async fn start_existing(&self, current: &Observed, steps: &mut Steps<'_>) -> Result<()> {
-        self.start_verified(&current.id, steps).await.map_err(|fault| {
-            Error::ContainerStart(format!(
-                "container {:?}: could not be started ({}); it was left {}",
-                self.name(),
-                fault.message(),
-                current.status
-            ))
-        })
+        self.start_verified(&current.id, steps)
+            .await
+            .map_err(|fault| {
+                Error::ContainerStart(format!(
+                    "container {:?}: could not be started ({}); it was left {}",
+                    self.name(),
+                    fault.message(),
+                    current.status
+                ))
+            })
     }
 
     /// Clears a temporary container that an interrupted run left behind; refuses to touch a
@@ -430,12 +610,19 @@ impl Apply<'_> {
             "the previous container ({}, image {}) was left {}",
             short_id(&current.id),
             short_id(&current.image_id),
-            if was_running { "running" } else { current.status.as_str() }
+            if was_running {
+                "running"
+            } else {
+                current.status.as_str()
+            }
         );
 
         self.clear_leftover(&temporary, steps).await?;
         let untouched = format!("container {name:?} was left as it was");
-        if inspect_container(self.docker, &backup, &untouched).await?.is_some() {
+        if inspect_container(self.docker, &backup, &untouched)
+            .await?
+            .is_some()
+        {
             return Err(Error::Docker(format!(
                 "container {name:?}: a backup container {backup:?} exists from an interrupted \
                  redeploy; it and {name:?} were left as they were: keep the one you want and \
@@ -470,7 +657,11 @@ impl Apply<'_> {
                     &format!("the new container was removed and {kept}"),
                 ));
             }
-            steps.record("stop", stop_started, format!("{} stopped", short_id(&current.id)));
+            steps.record(
+                "stop",
+                stop_started,
+                format!("{} stopped", short_id(&current.id)),
+            );
         }
 
         // 3. Swap the names, 4. start the new one.
@@ -527,7 +718,12 @@ impl Apply<'_> {
         // backup name; renaming it to the name it already has is an error we can ignore.
         let _ = self
             .docker
-            .rename_container(&current.id, RenameContainerOptions { name: self.name().to_string() })
+            .rename_container(
+                &current.id,
+                RenameContainerOptions {
+                    name: self.name().to_string(),
+                },
+            )
             .await;
         let holder = self
             .docker
@@ -535,7 +731,10 @@ impl Apply<'_> {
             .await
             .map_err(|e| EngineFault::from(e).message().to_string())?;
         if holder.id.as_deref() != Some(current.id.as_str()) {
-            return Err(format!("the name {:?} is held by another container", self.name()));
+            return Err(format!(
+                "the name {:?} is held by another container",
+                self.name()
+            ));
         }
         if was_running {
             self.docker
@@ -543,7 +742,11 @@ impl Apply<'_> {
                 .await
                 .map_err(|e| EngineFault::from(e).message().to_string())?;
         }
-        steps.record("restore", started, format!("{} back under {:?}", short_id(&current.id), self.name()));
+        steps.record(
+            "restore",
+            started,
+            format!("{} back under {:?}", short_id(&current.id), self.name()),
+        );
         Ok(())
     }
 }

@@ -161,15 +161,20 @@ fn validate_digest(digest: &str) -> Result<(), String> {
         .split_once(':')
         .ok_or_else(|| format!("digest {digest:?} must look like sha256:<hex>"))?;
     let algorithm_ok = !algorithm.is_empty()
-        && algorithm
+        && algorithm.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-')
+        });
+    let hex_ok = hex.len() >= 32
+        && hex
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-'));
-    let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
     let sha256_ok = algorithm != "sha256" || hex.len() == 64;
     if algorithm_ok && hex_ok && sha256_ok {
         Ok(())
     } else {
-        Err(format!("digest {digest:?} must look like sha256:<64 lowercase hex digits>"))
+        Err(format!(
+            "digest {digest:?} must look like sha256:<64 lowercase hex digits>"
+        ))
     }
 }
 
@@ -179,7 +184,10 @@ fn validate_registry(registry: &str) -> Result<(), String> {
         None => (registry, None),
     };
     if let Some(port) = port {
-        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) || port.parse::<u16>().is_err() {
+        if port.is_empty()
+            || !port.chars().all(|c| c.is_ascii_digit())
+            || port.parse::<u16>().is_err()
+        {
             return Err(format!("registry {registry:?} has a bad port"));
         }
     }
@@ -249,12 +257,25 @@ mod tests {
     fn docker_hub_defaults() {
         assert_eq!(
             parts("busybox"),
-            ("docker.io".into(), "library/busybox".into(), Some("latest".into()), None)
+            (
+                "docker.io".into(),
+                "library/busybox".into(),
+                Some("latest".into()),
+                None
+            )
         );
         assert_eq!(parts("user/app:prod").1, "user/app");
         assert_eq!(ImageRef::parse("busybox").unwrap().repository(), "busybox");
-        assert_eq!(ImageRef::parse("docker.io/library/busybox:1").unwrap().local_name(), "busybox:1");
-        assert_eq!(ImageRef::parse("user/app:qa").unwrap().local_name(), "user/app:qa");
+        assert_eq!(
+            ImageRef::parse("docker.io/library/busybox:1")
+                .unwrap()
+                .local_name(),
+            "busybox:1"
+        );
+        assert_eq!(
+            ImageRef::parse("user/app:qa").unwrap().local_name(),
+            "user/app:qa"
+        );
     }
 
     #[test]
@@ -267,8 +288,14 @@ mod tests {
         assert_eq!(r.pull_tag(), "prod");
         // A port but no tag: the ':' belongs to the registry.
         let r = ImageRef::parse("localhost:5000/web").unwrap();
-        assert_eq!((r.registry.as_str(), r.tag.as_deref()), ("localhost:5000", Some("latest")));
-        assert_eq!(ImageRef::parse("localhost/web").unwrap().registry, "localhost");
+        assert_eq!(
+            (r.registry.as_str(), r.tag.as_deref()),
+            ("localhost:5000", Some("latest"))
+        );
+        assert_eq!(
+            ImageRef::parse("localhost/web").unwrap().registry,
+            "localhost"
+        );
     }
 
     #[test]
@@ -308,13 +335,24 @@ mod tests {
         ] {
             let err = ImageRef::parse(bad).expect_err(bad);
             assert!(matches!(err, Error::InvalidSpec(_)), "{bad}: {err}");
-            assert!(err.to_string().contains("nothing was pulled or changed"), "{err}");
+            assert!(
+                err.to_string().contains("nothing was pulled or changed"),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn accepts_separators_the_grammar_allows() {
-        for good in ["a.b", "a_b", "a__b", "a---b", "a-b/c.d_e", "web:v1.2-rc_3", "web:_x"] {
+        for good in [
+            "a.b",
+            "a_b",
+            "a__b",
+            "a---b",
+            "a-b/c.d_e",
+            "web:v1.2-rc_3",
+            "web:_x",
+        ] {
             ImageRef::parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
         }
     }

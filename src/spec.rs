@@ -357,7 +357,10 @@ fn parse_list(inv: &Invalid, keyword: &str, value: &Value) -> Result<Vec<String>
             .collect(),
         other => Err(inv.err(
             keyword,
-            format!("expected a list or a comma-separated string, got {}", type_name(other)),
+            format!(
+                "expected a list or a comma-separated string, got {}",
+                type_name(other)
+            ),
         )),
     }
 }
@@ -369,13 +372,19 @@ fn parse_argv(inv: &Invalid, keyword: &str, value: &Value) -> Result<Vec<String>
             .iter()
             .map(|item| {
                 scalar_text(item).ok_or_else(|| {
-                    inv.err(keyword, format!("arguments must be strings, got {}", type_name(item)))
+                    inv.err(
+                        keyword,
+                        format!("arguments must be strings, got {}", type_name(item)),
+                    )
                 })
             })
             .collect(),
         other => Err(inv.err(
             keyword,
-            format!("expected a string or a list of strings, got {}", type_name(other)),
+            format!(
+                "expected a string or a list of strings, got {}",
+                type_name(other)
+            ),
         )),
     }
 }
@@ -460,7 +469,10 @@ fn parse_environment(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, St
         let text = scalar_text(value).ok_or_else(|| {
             inv.err(
                 "environment",
-                format!("the value of {name:?} must be a string or a number, got {}", type_name(value)),
+                format!(
+                    "the value of {name:?} must be a string or a number, got {}",
+                    type_name(value)
+                ),
             )
         })?;
         if env.insert(name.to_string(), text).is_some() {
@@ -490,7 +502,10 @@ fn parse_environment(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, St
                     other => {
                         return Err(inv.err(
                             "environment",
-                            format!("list items must be KEY=VALUE strings, got {}", type_name(other)),
+                            format!(
+                                "list items must be KEY=VALUE strings, got {}",
+                                type_name(other)
+                            ),
                         ))
                     }
                 }
@@ -499,7 +514,10 @@ fn parse_environment(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, St
         other => {
             return Err(inv.err(
                 "environment",
-                format!("expected a dict or a list of KEY=VALUE, got {}", type_name(other)),
+                format!(
+                    "expected a dict or a list of KEY=VALUE, got {}",
+                    type_name(other)
+                ),
             ))
         }
     }
@@ -511,7 +529,9 @@ fn parse_port(inv: &Invalid, text: &str, what: &str) -> Result<u16> {
         Ok(port) if port > 0 && text.chars().all(|c| c.is_ascii_digit()) => Ok(port),
         _ => Err(inv.err(
             "port_bindings",
-            format!("{what} {text:?} is not a port number (1-65535); port ranges are not supported"),
+            format!(
+                "{what} {text:?} is not a port number (1-65535); port ranges are not supported"
+            ),
         )),
     }
 }
@@ -534,7 +554,10 @@ fn container_port_key(inv: &Invalid, text: &str) -> Result<String> {
 
 fn host_binding(inv: &Invalid, ip: &str, port: &str) -> Result<HostBinding> {
     if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(inv.err("port_bindings", format!("host IP {ip:?} is not an IP address")));
+        return Err(inv.err(
+            "port_bindings",
+            format!("host IP {ip:?} is not an IP address"),
+        ));
     }
     let host_port = if port.is_empty() {
         String::new()
@@ -561,15 +584,15 @@ fn parse_port_binding_text(inv: &Invalid, text: &str) -> Result<(String, HostBin
             ))
         }
     };
-    Ok((container_port_key(inv, container)?, host_binding(inv, ip, host)?))
+    Ok((
+        container_port_key(inv, container)?,
+        host_binding(inv, ip, host)?,
+    ))
 }
 
 /// A list of `host:container[/proto]` strings (or a comma-separated string), or the Engine's
 /// dict `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`, or Salt's `{container: host}`.
-fn parse_port_bindings(
-    inv: &Invalid,
-    value: &Value,
-) -> Result<BTreeMap<String, Vec<HostBinding>>> {
+fn parse_port_bindings(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, Vec<HostBinding>>> {
     let mut bindings: BTreeMap<String, Vec<HostBinding>> = BTreeMap::new();
     match value {
         Value::Object(map) => {
@@ -596,7 +619,10 @@ fn parse_port_bindings(
                                 match h.get(name) {
                                     None | Some(Value::Null) => Ok(String::new()),
                                     Some(v) => scalar_text(v).ok_or_else(|| {
-                                        inv.err("port_bindings", format!("{name} of {container:?} must be a string"))
+                                        inv.err(
+                                            "port_bindings",
+                                            format!("{name} of {container:?} must be a string"),
+                                        )
                                     }),
                                 }
                             };
@@ -632,7 +658,10 @@ fn parse_port_bindings(
         other => {
             return Err(inv.err(
                 "port_bindings",
-                format!("expected a list of host:container strings or a dict, got {}", type_name(other)),
+                format!(
+                    "expected a list of host:container strings or a dict, got {}",
+                    type_name(other)
+                ),
             ))
         }
     }
@@ -687,9 +716,9 @@ fn parse_labels(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, String>
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| {
-                scalar_text(v)
-                    .map(|v| (k.clone(), v))
-                    .ok_or_else(|| inv.err("labels", format!("the value of {k:?} must be a string")))
+                scalar_text(v).map(|v| (k.clone(), v)).ok_or_else(|| {
+                    inv.err("labels", format!("the value of {k:?} must be a string"))
+                })
             })
             .collect::<Result<_>>()?,
         Value::Array(items) => items
@@ -701,20 +730,26 @@ fn parse_labels(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, String>
                 }),
                 Value::Object(map) if map.len() == 1 => {
                     let (k, v) = map.iter().next().expect("one entry");
-                    scalar_text(v)
-                        .map(|v| (k.clone(), v))
-                        .ok_or_else(|| inv.err("labels", format!("the value of {k:?} must be a string")))
+                    scalar_text(v).map(|v| (k.clone(), v)).ok_or_else(|| {
+                        inv.err("labels", format!("the value of {k:?} must be a string"))
+                    })
                 }
                 other => Err(inv.err(
                     "labels",
-                    format!("list items must be key=value strings, got {}", type_name(other)),
+                    format!(
+                        "list items must be key=value strings, got {}",
+                        type_name(other)
+                    ),
                 )),
             })
             .collect::<Result<_>>()?,
         other => {
             return Err(inv.err(
                 "labels",
-                format!("expected a dict or a list of key=value, got {}", type_name(other)),
+                format!(
+                    "expected a dict or a list of key=value, got {}",
+                    type_name(other)
+                ),
             ))
         }
     };
@@ -741,7 +776,10 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
         Value::String(s) => match s.split_once(':') {
             Some((name, n)) => {
                 let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    inv.err("restart_policy", format!("retry count in {s:?} is not a number"))
+                    inv.err(
+                        "restart_policy",
+                        format!("retry count in {s:?} is not a number"),
+                    )
                 })?;
                 (name.to_string(), Some(n))
             }
@@ -750,7 +788,10 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
         Value::Object(map) => {
             for k in map.keys() {
                 if k != "Name" && k != "MaximumRetryCount" {
-                    return Err(inv.err("restart_policy", format!("unknown key {k:?} (use Name, MaximumRetryCount)")));
+                    return Err(inv.err(
+                        "restart_policy",
+                        format!("unknown key {k:?} (use Name, MaximumRetryCount)"),
+                    ));
                 }
             }
             let name = map
@@ -768,7 +809,10 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
         other => {
             return Err(inv.err(
                 "restart_policy",
-                format!("expected a string such as \"on-failure:3\", got {}", type_name(other)),
+                format!(
+                    "expected a string such as \"on-failure:3\", got {}",
+                    type_name(other)
+                ),
             ))
         }
     };
@@ -808,7 +852,10 @@ fn parse_attachment(inv: &Invalid, network: &str, value: &Value) -> Result<Netwo
                     other => {
                         return Err(inv.err(
                             "networks",
-                            format!("settings of {network:?} must be dicts, got {}", type_name(other)),
+                            format!(
+                                "settings of {network:?} must be dicts, got {}",
+                                type_name(other)
+                            ),
                         ))
                     }
                 }
@@ -818,7 +865,10 @@ fn parse_attachment(inv: &Invalid, network: &str, value: &Value) -> Result<Netwo
         other => {
             return Err(inv.err(
                 "networks",
-                format!("settings of {network:?} must be a dict, got {}", type_name(other)),
+                format!(
+                    "settings of {network:?} must be a dict, got {}",
+                    type_name(other)
+                ),
             ))
         }
     };
@@ -886,7 +936,10 @@ fn parse_networks(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, Netwo
         other => {
             return Err(inv.err(
                 "networks",
-                format!("expected a list of network names or a dict, got {}", type_name(other)),
+                format!(
+                    "expected a list of network names or a dict, got {}",
+                    type_name(other)
+                ),
             ))
         }
     }
@@ -899,9 +952,12 @@ fn parse_extra_hosts(inv: &Invalid, value: &Value) -> Result<Vec<String>> {
         Value::Object(map) => map
             .iter()
             .map(|(host, ip)| {
-                scalar_text(ip)
-                    .map(|ip| (host.clone(), ip))
-                    .ok_or_else(|| inv.err("extra_hosts", format!("the address of {host:?} must be a string")))
+                scalar_text(ip).map(|ip| (host.clone(), ip)).ok_or_else(|| {
+                    inv.err(
+                        "extra_hosts",
+                        format!("the address of {host:?} must be a string"),
+                    )
+                })
             })
             .collect::<Result<_>>()?,
         _ => parse_list(inv, "extra_hosts", value)?
@@ -935,14 +991,23 @@ fn parse_seconds(inv: &Invalid, keyword: &str, value: &Value) -> Result<i64> {
         _ => None,
     };
     seconds.filter(|s| *s >= 0).ok_or_else(|| {
-        inv.err(keyword, format!("expected a whole number of seconds >= 0, got {value}"))
+        inv.err(
+            keyword,
+            format!("expected a whole number of seconds >= 0, got {value}"),
+        )
     })
 }
 
 fn parse_signal(inv: &Invalid, value: &Value) -> Result<String> {
     let signal = parse_string(inv, "stop_signal", value)?;
-    if !signal.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-') {
-        return Err(inv.err("stop_signal", format!("{signal:?} is not a signal name or number")));
+    if !signal
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')
+    {
+        return Err(inv.err(
+            "stop_signal",
+            format!("{signal:?} is not a signal name or number"),
+        ));
     }
     Ok(signal)
 }
@@ -959,7 +1024,10 @@ mod tests {
     fn invalid(v: Value, needle: &str) {
         match parse(v.clone()) {
             Err(Error::InvalidSpec(msg)) => {
-                assert!(msg.contains(needle), "{v}: message {msg:?} lacks {needle:?}");
+                assert!(
+                    msg.contains(needle),
+                    "{v}: message {msg:?} lacks {needle:?}"
+                );
                 assert!(msg.contains("\"web\""), "{msg}");
                 assert!(msg.contains("nothing was changed"), "{msg}");
             }
@@ -971,7 +1039,10 @@ mod tests {
     fn empty_spec_is_canonical_empty_object() {
         assert_eq!(parse(json!({})).unwrap().canonical_json(), "{}");
         // null means "not declared"
-        assert_eq!(parse(json!({"command": null})).unwrap(), ContainerSpec::default());
+        assert_eq!(
+            parse(json!({"command": null})).unwrap(),
+            ContainerSpec::default()
+        );
     }
 
     #[test]
@@ -998,14 +1069,19 @@ mod tests {
     #[test]
     fn port_binding_forms() {
         let spec = parse(json!({"port_bindings": ["8080:80", "127.0.0.1:8443:443/tcp", "53:53/udp", "127.0.0.1::9000", 7000]})).unwrap();
-        let hb = |ip: &str, port: &str| HostBinding { host_ip: ip.into(), host_port: port.into() };
+        let hb = |ip: &str, port: &str| HostBinding {
+            host_ip: ip.into(),
+            host_port: port.into(),
+        };
         assert_eq!(spec.port_bindings["80/tcp"], vec![hb("", "8080")]);
         assert_eq!(spec.port_bindings["443/tcp"], vec![hb("127.0.0.1", "8443")]);
         assert_eq!(spec.port_bindings["53/udp"], vec![hb("", "53")]);
         assert_eq!(spec.port_bindings["9000/tcp"], vec![hb("127.0.0.1", "")]);
         assert_eq!(spec.port_bindings["7000/tcp"], vec![hb("", "")]);
 
-        let engine = parse(json!({"port_bindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}})).unwrap();
+        let engine =
+            parse(json!({"port_bindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}))
+                .unwrap();
         let salt = parse(json!({"port_bindings": {"80": 8080}})).unwrap();
         let text = parse(json!({"port_bindings": "8080:80"})).unwrap();
         assert_eq!(engine, salt);
@@ -1023,26 +1099,58 @@ mod tests {
         invalid(json!({"port_bindings": ["999.1.1.1:80:80"]}), "IP");
         invalid(json!({"port_bindings": ["80/icmp"]}), "protocol");
         invalid(json!({"port_bindings": ["8080:80", "8080:80"]}), "twice");
-        invalid(json!({"port_bindings": {"80": {"HostPort": "1", "Bogus": 1}}}), "Bogus");
+        invalid(
+            json!({"port_bindings": {"80": {"HostPort": "1", "Bogus": 1}}}),
+            "Bogus",
+        );
         invalid(json!({"port_bindings": true}), "port_bindings");
     }
 
     #[test]
     fn restart_policies() {
-        let p = |v: Value| parse(json!({"restart_policy": v})).unwrap().restart_policy.unwrap();
-        assert_eq!(p(json!("always")), RestartPolicy { name: "always".into(), maximum_retry_count: None });
-        assert_eq!(p(json!("on-failure:3")), RestartPolicy { name: "on-failure".into(), maximum_retry_count: Some(3) });
-        assert_eq!(p(json!({"Name": "on-failure", "MaximumRetryCount": 3})), p(json!("on-failure:3")));
+        let p = |v: Value| {
+            parse(json!({"restart_policy": v}))
+                .unwrap()
+                .restart_policy
+                .unwrap()
+        };
+        assert_eq!(
+            p(json!("always")),
+            RestartPolicy {
+                name: "always".into(),
+                maximum_retry_count: None
+            }
+        );
+        assert_eq!(
+            p(json!("on-failure:3")),
+            RestartPolicy {
+                name: "on-failure".into(),
+                maximum_retry_count: Some(3)
+            }
+        );
+        assert_eq!(
+            p(json!({"Name": "on-failure", "MaximumRetryCount": 3})),
+            p(json!("on-failure:3"))
+        );
         invalid(json!({"restart_policy": "sometimes"}), "sometimes");
-        invalid(json!({"restart_policy": "always:3"}), "only allowed with on-failure");
+        invalid(
+            json!({"restart_policy": "always:3"}),
+            "only allowed with on-failure",
+        );
         invalid(json!({"restart_policy": "on-failure:x"}), "not a number");
         invalid(json!({"restart_policy": 3}), "restart_policy");
     }
 
     #[test]
     fn command_and_entrypoint() {
-        let spec = parse(json!({"command": "sh -c 'echo \"hi there\"' a\\ b", "entrypoint": ["/bin/x", 1]})).unwrap();
-        assert_eq!(spec.command.unwrap(), vec!["sh", "-c", "echo \"hi there\"", "a b"]);
+        let spec = parse(
+            json!({"command": "sh -c 'echo \"hi there\"' a\\ b", "entrypoint": ["/bin/x", 1]}),
+        )
+        .unwrap();
+        assert_eq!(
+            spec.command.unwrap(),
+            vec!["sh", "-c", "echo \"hi there\"", "a b"]
+        );
         assert_eq!(spec.entrypoint.unwrap(), vec!["/bin/x", "1"]);
         invalid(json!({"command": "echo 'oops"}), "unclosed");
         invalid(json!({"command": {"a": 1}}), "command");
@@ -1057,30 +1165,53 @@ mod tests {
             "labels": ["team=web", "flag"],
             "extra_hosts": {"db": "10.0.0.2"},
             "networks": [{"backend": [{"aliases": ["api", "api"]}]}, "frontend"],
-        })).unwrap();
+        }))
+        .unwrap();
         assert_eq!(spec.binds, vec!["/b:/data:ro", "vol:/x"]);
-        assert_eq!(spec.volumes.iter().collect::<Vec<_>>(), vec!["/cache", "/tmp/a"]);
+        assert_eq!(
+            spec.volumes.iter().collect::<Vec<_>>(),
+            vec!["/cache", "/tmp/a"]
+        );
         assert_eq!(spec.labels["flag"], "");
         assert_eq!(spec.extra_hosts, vec!["db:10.0.0.2"]);
         assert_eq!(spec.networks["backend"].aliases, vec!["api"]);
-        assert_eq!(spec.extra_networks().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["frontend"]);
-        assert_eq!(parse(json!({"extra_hosts": ["db:10.0.0.2"]})).unwrap().extra_hosts, spec.extra_hosts);
+        assert_eq!(
+            spec.extra_networks()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            vec!["frontend"]
+        );
+        assert_eq!(
+            parse(json!({"extra_hosts": ["db:10.0.0.2"]}))
+                .unwrap()
+                .extra_hosts,
+            spec.extra_hosts
+        );
 
         invalid(json!({"binds": ["/only-one"]}), "binds");
         invalid(json!({"binds": ["/a:relative"]}), "binds");
         invalid(json!({"volumes": ["relative"]}), "volumes");
-        invalid(json!({"labels": {"io.saltext.docker-deploy.spec": "x"}}), "reserved");
+        invalid(
+            json!({"labels": {"io.saltext.docker-deploy.spec": "x"}}),
+            "reserved",
+        );
         invalid(json!({"labels": 5}), "labels");
         invalid(json!({"extra_hosts": ["db"]}), "host:ip");
         invalid(json!({"extra_hosts": ["db:not-an-ip"]}), "host:ip");
         invalid(json!({"networks": [{"n": {"bogus": 1}}]}), "bogus");
-        invalid(json!({"network_mode": "host", "networks": ["n"]}), "network_mode");
+        invalid(
+            json!({"network_mode": "host", "networks": ["n"]}),
+            "network_mode",
+        );
     }
 
     #[test]
     fn scalars() {
-        let spec = parse(json!({"user": 1000, "working_dir": "/srv", "hostname": "web1",
-            "shutdown_timeout": 5, "stop_signal": "SIGINT", "network_mode": "bridge"})).unwrap();
+        let spec = parse(
+            json!({"user": 1000, "working_dir": "/srv", "hostname": "web1",
+            "shutdown_timeout": 5, "stop_signal": "SIGINT", "network_mode": "bridge"}),
+        )
+        .unwrap();
         assert_eq!(spec.user.as_deref(), Some("1000"));
         assert_eq!(spec.shutdown_timeout, Some(5));
         invalid(json!({"working_dir": "srv"}), "absolute");
@@ -1093,7 +1224,10 @@ mod tests {
 
     #[test]
     fn unknown_keyword_is_named() {
-        invalid(json!({"enviroment": {"A": "1"}}), "unknown keyword \"enviroment\"");
+        invalid(
+            json!({"enviroment": {"A": "1"}}),
+            "unknown keyword \"enviroment\"",
+        );
     }
 
     #[test]
@@ -1101,19 +1235,31 @@ mod tests {
         let spec = parse(json!({
             "environment": {"A": "1"}, "port_bindings": ["127.0.0.1:8080:80"],
             "restart_policy": "on-failure:2", "networks": ["n1", "n2"], "shutdown_timeout": 3,
-        })).unwrap();
+        }))
+        .unwrap();
         let body = spec.to_create_body("img:1", &[(LABEL_SPEC, spec.canonical_json())]);
         assert_eq!(body.image.as_deref(), Some("img:1"));
         assert_eq!(body.env, Some(vec!["A=1".to_string()]));
         assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
         assert_eq!(body.stop_timeout, Some(3));
-        assert_eq!(body.labels.as_ref().unwrap()[LABEL_SPEC], spec.canonical_json());
+        assert_eq!(
+            body.labels.as_ref().unwrap()[LABEL_SPEC],
+            spec.canonical_json()
+        );
         let host = body.host_config.unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("n1"));
         let bindings = host.port_bindings.unwrap();
         let b = &bindings["80/tcp"].as_ref().unwrap()[0];
-        assert_eq!((b.host_ip.as_deref(), b.host_port.as_deref()), (Some("127.0.0.1"), Some("8080")));
+        assert_eq!(
+            (b.host_ip.as_deref(), b.host_port.as_deref()),
+            (Some("127.0.0.1"), Some("8080"))
+        );
         assert_eq!(host.restart_policy.unwrap().maximum_retry_count, Some(2));
-        assert!(body.networking_config.unwrap().endpoints_config.unwrap().contains_key("n1"));
+        assert!(body
+            .networking_config
+            .unwrap()
+            .endpoints_config
+            .unwrap()
+            .contains_key("n1"));
     }
 }

@@ -11,9 +11,12 @@ from saltext.docker_deploy._core import (
     ImageNotFound,
     InvalidSpec,
     RegistryError,
+    check,
     image_diff,
+    preview,
     pull,
     redeploy,
+    remove,
 )
 
 __all__ = [
@@ -24,7 +27,10 @@ __all__ = [
     "ImageNotFound",
     "InvalidSpec",
     "RegistryError",
+    "check",
     "image_diff",
+    "preview",
     "pull",
     "redeploy",
+    "remove",
 ]

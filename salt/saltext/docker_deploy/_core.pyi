@@ -12,9 +12,12 @@ __all__ = [
     "ImageNotFound",
     "InvalidSpec",
     "RegistryError",
+    "check",
     "image_diff",
+    "preview",
     "pull",
     "redeploy",
+    "remove",
 ]
 
 SPEC_KEYWORDS: list[str]
@@ -70,6 +73,24 @@ class _RedeployResult(TypedDict):
     steps: list[_Step]
     warnings: list[str]
 
+class _CheckResult(TypedDict):
+    image: str
+    update_available: bool
+    local_digest: str | None
+    remote_digest: str
+    local_id: str | None
+
+class _RemoveResult(TypedDict):
+    name: str
+    removed: bool
+    container_id: str | None
+    image_id: str | None
+
+def check(image: str, *, auth: _Auth | None = None) -> _CheckResult: ...
+def preview(
+    name: str, image: str, *, image_id: str | None = None, **spec: Any
+) -> _RedeployResult: ...
+def remove(name: str) -> _RemoveResult: ...
 def pull(image: str, *, auth: _Auth | None = None) -> _PullResult: ...
 def image_diff(name: str, image: str) -> _DiffResult: ...
 def redeploy(

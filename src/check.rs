@@ -1,0 +1,86 @@
+//! "Is there a new image?" without pulling: the registry's current manifest digest for the tag,
+//! asked through the Engine (`GET /distribution/{name}/json`), compared with the digests the
+//! local image was pulled under. No layer is downloaded, no tag moves.
+
+use std::time::Instant;
+
+use bollard::Docker;
+use serde::Serialize;
+
+use crate::engine::{inspect_image, Steps};
+use crate::error::{EngineFault, Result};
+use crate::plan::short_id;
+use crate::pull::{pull_error, Auth};
+use crate::reference::ImageRef;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub image: String,
+    /// True when a pull would change the local tag (or the tag is not on this host yet).
+    pub update_available: bool,
+    /// The digest the local tag's image was pulled under, when it came from this repository.
+    pub local_digest: Option<String>,
+    /// The digest the registry holds for the tag now.
+    pub remote_digest: String,
+    /// The local tag's image ID; `None` when the tag is not on this host.
+    pub local_id: Option<String>,
+}
+
+const UNTOUCHED: &str = "nothing was pulled and nothing was changed";
+
+pub async fn check(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+    steps: &mut Steps<'_>,
+) -> Result<CheckReport> {
+    let started = Instant::now();
+    let local_name = image.local_name();
+    let (remote, local) = tokio::join!(
+        docker.inspect_registry_image(&local_name, auth.map(|a| a.credentials(image))),
+        inspect_image(docker, &local_name, UNTOUCHED),
+    );
+    let remote = remote.map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?;
+    let remote_digest = remote.descriptor.digest.unwrap_or_default();
+    let local = local?;
+    let repository = image.repository();
+    // An image pulled under several tags of one repository has several digests; the tag is
+    // current when any of them is the registry's.
+    let local_digests: Vec<String> = local
+        .as_ref()
+        .and_then(|i| i.repo_digests.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| {
+            d.split_once('@')
+                .filter(|(repo, _)| *repo == repository)
+                .map(|(_, digest)| digest.to_string())
+        })
+        .collect();
+    let update_available = !local_digests.contains(&remote_digest);
+    let local_digest = if update_available {
+        local_digests.first().cloned()
+    } else {
+        Some(remote_digest.clone())
+    };
+    steps.record(
+        "check",
+        started,
+        format!(
+            "{image}: registry has {}, {}",
+            short_id(&remote_digest),
+            if update_available {
+                "a pull would change the local tag"
+            } else {
+                "local tag is current"
+            }
+        ),
+    );
+    Ok(CheckReport {
+        image: image.to_string(),
+        update_available,
+        local_digest,
+        remote_digest,
+        local_id: local.and_then(|i| i.id),
+    })
+}

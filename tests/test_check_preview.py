@@ -1,0 +1,81 @@
+"""check (registry digest, no pull), preview (read-only plan) and remove, on the real engine."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from saltext import docker_deploy
+from saltext.docker_deploy import ImageNotFound, RegistryError
+from test_core import container_events
+from testbed import docker, free_port, inspect
+
+
+def local_id(ref: str) -> str | None:
+    out = docker("image", "inspect", "-f", "{{.Id}}", ref, check=False)
+    return out or None
+
+
+def test_check_asks_the_registry_without_pulling(app):
+    ref = app.publish("v1")
+    fresh = docker_deploy.check(ref)
+    assert fresh["update_available"] is True
+    assert fresh["local_id"] is None and fresh["local_digest"] is None
+    assert fresh["remote_digest"].startswith("sha256:")
+    assert local_id(ref) is None, "check must not pull"
+
+    pulled = docker_deploy.pull(ref)
+    current = docker_deploy.check(ref)
+    assert current["update_available"] is False
+    assert current["local_digest"] == current["remote_digest"] == pulled["digest"].split("@")[1]
+    assert current["local_id"] == pulled["id"]
+
+    app.publish("v2")
+    moved = docker_deploy.check(ref)
+    assert moved["update_available"] is True
+    assert moved["remote_digest"] != current["remote_digest"]
+    assert moved["local_digest"] == current["remote_digest"]
+    assert local_id(ref) == pulled["id"], "check must not move the local tag"
+
+
+def test_check_errors(app):
+    app.publish("v1")
+    with pytest.raises(ImageNotFound, match="no-such-tag"):
+        docker_deploy.check(f"{app.registry.host}/{app.repo}:no-such-tag")
+    with pytest.raises(RegistryError, match="nothing was pulled"):
+        docker_deploy.check(f"127.0.0.1:{free_port()}/{app.repo}:prod")
+
+
+def test_preview_predicts_without_touching_anything(app):
+    ref = app.publish("v1")
+    app.deploy()
+    before = inspect(app.name)["Id"]
+    since = time.time()
+    same = docker_deploy.preview(app.name, ref, **app.spec())
+    drift = docker_deploy.preview(app.name, ref, **app.spec(environment={"A": "1"}))
+    remote = docker_deploy.check(ref)["remote_digest"]
+    app.publish("v2")
+    moved_digest = docker_deploy.check(ref)["remote_digest"]
+    moved = docker_deploy.preview(app.name, ref, image_id=moved_digest, **app.spec())
+    until = time.time() + 0.5
+    time.sleep(0.6)
+
+    assert same["action"] == "none" and same["changes"] == {}
+    assert drift["action"] == "replaced"
+    assert drift["changes"]["environment"] == {"old": None, "new": {"A": "1"}}
+    assert drift["changes"]["container_id"] == {"old": before, "new": None}
+    assert drift["comment"].startswith("would be replaced")
+    assert moved["action"] == "replaced" and moved_digest != remote
+    assert moved["changes"]["image"]["new"] == moved_digest
+    assert container_events(since, until, app.name) == []
+    assert inspect(app.name)["Id"] == before
+
+
+def test_remove_stops_and_removes(app):
+    app.publish("v1")
+    deployed = app.deploy()
+    gone = docker_deploy.remove(app.name)
+    assert gone["removed"] is True and gone["container_id"] == deployed["container_id"]
+    assert inspect(app.name) is None
+    assert docker_deploy.remove(app.name)["removed"] is False
