@@ -64,6 +64,8 @@ pub enum Reason {
     Stopped {
         status: String,
     },
+    /// Asked for (Salt's `watch` requisite fired) although nothing differs.
+    Forced,
 }
 
 impl Reason {
@@ -80,6 +82,7 @@ impl Reason {
             Reason::SpecUnrecorded => "the container has no record of its declared settings".into(),
             Reason::NotStartable { status } => format!("the container is {status}"),
             Reason::Stopped { status } => format!("the container was {status}"),
+            Reason::Forced => "a redeploy was requested (watch)".into(),
         }
     }
 }
@@ -91,6 +94,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// With `force`, an existing container is replaced even when nothing differs.
+    pub fn forced(self, force: bool) -> Plan {
+        match self.action {
+            Action::None | Action::Start if force => {
+                let mut reasons = self.reasons;
+                reasons.push(Reason::Forced);
+                Plan {
+                    action: Action::Replace,
+                    reasons,
+                }
+            }
+            _ => self,
+        }
+    }
+
     pub fn summary(&self) -> String {
         self.reasons
             .iter()
@@ -257,6 +275,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn force_replaces_only_what_would_otherwise_be_kept() {
+        let desired = Desired {
+            image_id: "sha256:x",
+            spec_json: SPEC_A,
+        };
+        for status in STATUSES {
+            let current = observed("sha256:x", status, Some(SPEC_A));
+            let unforced = plan(Some(&current), &desired);
+            let forced = plan(Some(&current), &desired).forced(true);
+            assert_eq!(forced.action, Action::Replace, "{status}");
+            assert!(forced.reasons.contains(&Reason::Forced) || unforced.action == Action::Replace);
+            assert_eq!(plan(Some(&current), &desired).forced(false), unforced);
+        }
+        assert_eq!(plan(None, &desired).forced(true).action, Action::Create);
     }
 
     #[test]

@@ -222,6 +222,7 @@ fn parse_request(
     name: &str,
     image: &str,
     pull: bool,
+    force: bool,
     auth: Option<&Bound<'_, PyDict>>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<RedeployRequest> {
@@ -234,21 +235,25 @@ fn parse_request(
     };
     let parsed_spec = ContainerSpec::from_keywords(name, &keywords).map_err(to_py_err)?;
     let image = ImageRef::parse(image).map_err(to_py_err)?;
-    RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?).map_err(to_py_err)
+    let mut request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)
+        .map_err(to_py_err)?;
+    request.force = force;
+    Ok(request)
 }
 
 /// Pull, compare and, only when the image ID or the declared spec differs, replace the container.
 #[pyfunction]
-#[pyo3(signature = (name, image, *, pull=true, auth=None, **spec))]
+#[pyo3(signature = (name, image, *, pull=true, force=false, auth=None, **spec))]
 fn redeploy(
     py: Python<'_>,
     name: &str,
     image: &str,
     pull: bool,
+    force: bool,
     auth: Option<&Bound<'_, PyDict>>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let request = parse_request(name, image, pull, auth, spec)?;
+    let request = parse_request(name, image, pull, force, auth, spec)?;
     let logger = StepLogger::new(py)?;
     let sink = |line: &str| logger.log(line);
     let report = py
@@ -259,15 +264,16 @@ fn redeploy(
 
 /// What `redeploy` would do, read only: no pull, no container created, started or stopped.
 #[pyfunction]
-#[pyo3(signature = (name, image, *, image_id=None, **spec))]
+#[pyo3(signature = (name, image, *, image_id=None, force=false, **spec))]
 fn preview(
     py: Python<'_>,
     name: &str,
     image: &str,
     image_id: Option<String>,
+    force: bool,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let request = parse_request(name, image, false, None, spec)?;
+    let request = parse_request(name, image, false, force, None, spec)?;
     let report = py
         .detach(|| crate::preview_redeploy(&request, image_id.as_deref(), &crate::no_log))
         .map_err(to_py_err)?;

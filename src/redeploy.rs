@@ -35,6 +35,8 @@ pub struct RedeployRequest {
     pub spec: ContainerSpec,
     pub pull: bool,
     pub auth: Option<Auth>,
+    /// Replace the container even when nothing differs (Salt's `watch` requisite).
+    pub force: bool,
 }
 
 impl RedeployRequest {
@@ -53,6 +55,7 @@ impl RedeployRequest {
             spec,
             pull,
             auth,
+            force: false,
         })
     }
 }
@@ -141,7 +144,8 @@ pub async fn redeploy(
             image_id: &image_id,
             spec_json: &spec_json,
         },
-    );
+    )
+    .forced(request.force);
     steps.record(
         "plan",
         started,
@@ -222,7 +226,8 @@ pub async fn preview(
             image_id: &image_id,
             spec_json: &spec_json,
         },
-    );
+    )
+    .forced(request.force);
     steps.record(
         "plan",
         started,

@@ -88,7 +88,7 @@ class _RemoveResult(TypedDict):
 
 def check(image: str, *, auth: _Auth | None = None) -> _CheckResult: ...
 def preview(
-    name: str, image: str, *, image_id: str | None = None, **spec: Any
+    name: str, image: str, *, image_id: str | None = None, force: bool = False, **spec: Any
 ) -> _RedeployResult: ...
 def remove(name: str) -> _RemoveResult: ...
 def pull(image: str, *, auth: _Auth | None = None) -> _PullResult: ...
@@ -98,6 +98,7 @@ def redeploy(
     image: str,
     *,
     pull: bool = True,
+    force: bool = False,
     auth: _Auth | None = None,
     **spec: Any,
 ) -> _RedeployResult: ...
