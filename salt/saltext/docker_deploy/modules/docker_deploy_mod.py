@@ -1,0 +1,170 @@
+"""Execution module ``docker_deploy``: pull, check, compare and safely redeploy containers.
+
+A thin face over the Rust core (``saltext.docker_deploy``): arguments are cleaned of Salt's
+dunder keywords, registry credentials come from the ``docker-registries`` pillar when not given,
+and every core error is raised as ``CommandExecutionError`` with the core's message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from salt.exceptions import CommandExecutionError
+
+try:
+    from saltext import docker_deploy as core
+    from saltext.docker_deploy.utils import clean_kwargs, find_auth
+
+    IMPORT_ERROR = None
+except ImportError as err:  # the native module is missing or built for another platform
+    IMPORT_ERROR = err
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "docker_deploy"
+
+
+def __virtual__():
+    # No Docker call here: the minion loads modules in its parent process (see the fork note
+    # in the README), and a missing engine must not hide the module.
+    if IMPORT_ERROR is not None:
+        return False, f"saltext.docker_deploy cannot be imported: {IMPORT_ERROR}"
+    return __virtualname__
+
+
+def _call(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except core.DeployError as err:
+        raise CommandExecutionError(f"{type(err).__name__}: {err}") from err
+
+
+def _auth(image, auth):
+    return find_auth(image, auth, __pillar__)
+
+
+# Every function takes **kwargs: Salt passes __pub_* keywords to execution functions.
+
+
+def pull(image, auth=None, **kwargs):
+    """
+    Pull ``image`` and report, by image ID, whether the local tag moved.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.pull registry.example.com/team/web:prod
+    """
+    return _call(core.pull, image, auth=_auth(image, auth))
+
+
+def check(image, auth=None, **kwargs):
+    """
+    Ask the registry, without pulling, whether a pull would change the local tag
+    (``update_available``, ``local_digest``, ``remote_digest``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.check registry.example.com/team/web:prod
+    """
+    return _call(core.check, image, auth=_auth(image, auth))
+
+
+def image_diff(name, image, **kwargs):
+    """
+    Compare the container ``name`` with the local tag of ``image``. Read only.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.image_diff web registry.example.com/team/web:prod
+    """
+    return _call(core.image_diff, name, image)
+
+
+def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
+    """
+    Pull ``image`` and, only when its image ID or the declared settings differ from the
+    container ``name``, replace the container safely. Settings are the keywords of Salt's
+    ``docker_container.running``: ``environment``, ``port_bindings``, ``binds``, ...
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.redeploy web registry.example.com/team/web:prod \\
+            port_bindings='["8080:80"]'
+    """
+    return _call(
+        core.redeploy,
+        name,
+        image,
+        pull=pull,
+        force=force,
+        auth=_auth(image, auth) if pull else None,
+        **clean_kwargs(kwargs),
+    )
+
+
+def preview(name, image, image_id=None, force=False, **kwargs):
+    """
+    What ``redeploy`` would do, read only. ``image_id`` is the image the tag is about to
+    point at (for example the ``remote_digest`` of ``check``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.preview web registry.example.com/team/web:prod
+    """
+    return _call(core.preview, name, image, image_id=image_id, force=force, **clean_kwargs(kwargs))
+
+
+def remove(name, **kwargs):
+    """
+    Stop and remove the container ``name``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.remove web
+    """
+    return _call(core.remove, name)
+
+
+def status(name, image, auth=None, **kwargs):
+    """
+    What runs under ``name``, on which image ID, and whether the tag has moved locally
+    (``local_tag_moved``) and in the registry (``registry_tag_moved``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.status web registry.example.com/team/web:prod
+    """
+    diff = _call(core.image_diff, name, image)
+    result = {
+        "name": name,
+        "image": diff["image"],
+        "exists": diff["exists"],
+        "status": diff["status"],
+        "container_id": diff["container_id"],
+        "container_image_id": diff["container_image_id"],
+        "local_image_id": diff["image_id"],
+        "local_tag_moved": diff["exists"] and diff["differs"],
+        "registry_tag_moved": None,
+        "registry_error": None,
+    }
+    try:
+        remote = core.check(image, auth=_auth(image, auth))
+        result["registry_tag_moved"] = remote["update_available"]
+        result["remote_digest"] = remote["remote_digest"]
+    except core.DeployError as err:
+        result["registry_error"] = f"{type(err).__name__}: {err}"
+    return result
