@@ -1,0 +1,139 @@
+"""End to end through Salt: `salt-call --local state.apply` against the real engine and registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from testbed import docker, inspect, wait_http
+
+SALT_CALL = Path(sys.executable).parent / "salt-call"
+
+STATE = """\
+{name}:
+  docker_deploy.deployed:
+    - image: {image}
+    - tag: {{{{ pillar['env_tag'] }}}}
+    - port_bindings: ["127.0.0.1:{port}:80"]
+    - environment: {{APP_ENV: {{{{ pillar['env_tag'] }}}}}}
+    - restart_policy: unless-stopped
+    - shutdown_timeout: 5
+    - labels: {{{label_key}: "{label_value}"}}
+{extra}"""
+
+
+class SaltCall:
+    """A masterless minion in a temp dir: file_roots with the app's state, pillar with its tag."""
+
+    def __init__(self, root: Path, app):
+        self.root, self.app = root, app
+        for sub in ("states", "pillar", "conf"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "minion").write_text(
+            f"id: dd-test\nroot_dir: {root}/run\nfile_client: local\n"
+            f"file_roots: {{base: [{root}/states]}}\npillar_roots: {{base: [{root}/pillar]}}\n"
+            f"log_file: {root}/minion.log\n"
+        )
+        (root / "pillar" / "top.sls").write_text("base:\n  '*': [app]\n")
+        (root / "pillar" / "app.sls").write_text("env_tag: prod\n")
+
+    def write_state(self, extra: str = "") -> None:
+        label_key, label_value = next(iter(self.app.bed.labels.items()))
+        (self.root / "states" / "app.sls").write_text(
+            STATE.format(
+                name=self.app.name,
+                image=f"{self.app.registry.host}/{self.app.repo}",
+                port=self.app.port,
+                label_key=label_key,
+                label_value=label_value,
+                extra=extra,
+            )
+        )
+
+    def apply(self, test: bool = False) -> dict:
+        cmd = [str(SALT_CALL), "--local", "-c", str(self.root / "conf"), "--out=json"]
+        cmd += ["state.apply", "app"] + (["test=True"] if test else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        try:
+            states = json.loads(proc.stdout)["local"]
+        except (ValueError, KeyError) as err:
+            raise AssertionError(f"salt-call failed: {proc.stdout}\n{proc.stderr}") from err
+        (result,) = [v for k, v in states.items() if k.startswith("docker_deploy_|-")]
+        return result
+
+
+@pytest.fixture
+def salt(app, tmp_path):
+    return SaltCall(tmp_path / "salt", app)
+
+
+def events_about(app, since: float, until: float) -> list[dict]:
+    time.sleep(max(0.0, until - time.time()) + 0.1)
+    out = docker(
+        "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--format", "{{json .}}"
+    )
+    return [json.loads(e) for e in out.splitlines() if app.name in e or app.repo in e]
+
+
+def test_salt_call_deploy_noop_predict_replace(app, salt):
+    app.publish("v1")
+    salt.write_state()
+
+    first = salt.apply()
+    assert first["result"] is True, first["comment"]
+    assert set(first["changes"]) >= {"image", "container_id"}
+    assert first["changes"]["container_id"]["old"] is None
+    assert wait_http(app.port, "v1") == "v1"
+    assert "APP_ENV=prod" in inspect(app.name)["Config"]["Env"]
+
+    noop = salt.apply()
+    assert noop["result"] is True and noop["changes"] == {}, noop
+    assert "up to date" in noop["comment"]
+
+    app.publish("v2")
+    before = inspect(app.name)
+    local_tag = docker("image", "inspect", "-f", "{{.Id}}", app.ref)
+    since = time.time()
+    predicted = salt.apply(test=True)
+    until = time.time() + 0.3
+    assert predicted["result"] is None, predicted
+    assert predicted["comment"].startswith("would")
+    assert predicted["changes"]["image"]["old"] == before["Image"]
+    assert "in the registry" in predicted["changes"]["image"]["new"]
+    assert events_about(app, since, until) == [], "test=True touched the engine"
+    assert inspect(app.name)["Id"] == before["Id"]
+    assert docker("image", "inspect", "-f", "{{.Id}}", app.ref) == local_tag
+    assert wait_http(app.port, "v1") == "v1"
+
+    replaced = salt.apply()
+    assert replaced["result"] is True, replaced["comment"]
+    assert replaced["changes"]["image"]["old"] == before["Image"]
+    assert replaced["changes"]["image"]["new"] != before["Image"]
+    assert replaced["changes"]["container_id"]["old"] == before["Id"]
+    assert replaced["comment"].startswith("replaced") and "tag now" in replaced["comment"]
+    assert wait_http(app.port, "v2") == "v2"
+    assert app.bed.containers(app.name) == [app.name]
+
+    again = salt.apply()
+    assert again["result"] is True and again["changes"] == {}
+    again_test = salt.apply(test=True)
+    assert again_test["result"] is True and again_test["changes"] == {}
+
+
+def test_salt_call_bad_argument_touches_nothing(app, salt):
+    app.publish("v1")
+    salt.write_state()
+    assert salt.apply()["result"] is True
+    before = inspect(app.name)
+    salt.write_state(extra="    - enviroment: {A: b}\n")
+    for test in (True, False):
+        bad = salt.apply(test=test)
+        assert bad["result"] is False
+        assert "enviroment" in bad["comment"] and bad["changes"] == {}
+    assert inspect(app.name)["Id"] == before["Id"]
+    assert inspect(app.name)["State"]["StartedAt"] == before["State"]["StartedAt"]
