@@ -137,3 +137,44 @@ def test_salt_call_bad_argument_touches_nothing(app, salt):
         assert "enviroment" in bad["comment"] and bad["changes"] == {}
     assert inspect(app.name)["Id"] == before["Id"]
     assert inspect(app.name)["State"]["StartedAt"] == before["State"]["StartedAt"]
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "salt"
+
+
+def test_the_example_state_deploys_the_environment_tag(app, salt):
+    """examples/salt as shipped, with the pillar pointed at the test registry."""
+    app.publish("v1", tag="qa")
+    for sls in ("top.sls", "webapp.sls"):
+        (salt.root / "states" / sls).write_text((EXAMPLES / "states" / sls).read_text())
+    (salt.root / "pillar" / "top.sls").write_text((EXAMPLES / "pillar" / "top.sls").read_text())
+    label_key, label_value = next(iter(app.bed.labels.items()))
+    (salt.root / "pillar" / "webapp.sls").write_text(
+        json.dumps(
+            {
+                "webapp": {
+                    "name": app.name,
+                    "image": f"{app.registry.host}/{app.repo}",
+                    "env": "qa",
+                    "bind": "127.0.0.1",
+                    "port": app.port,
+                    "labels": {label_key: label_value},
+                }
+            }
+        )
+    )
+
+    def highstate() -> dict:
+        cmd = [str(SALT_CALL), "--local", "-c", str(salt.root / "conf"), "--out=json"]
+        proc = subprocess.run(
+            [*cmd, "state.apply"], capture_output=True, text=True, timeout=120, check=False
+        )
+        (result,) = json.loads(proc.stdout)["local"].values()
+        return result
+
+    first = highstate()
+    assert first["result"] is True, first["comment"]
+    assert wait_http(app.port, "v1") == "v1"
+    assert "APP_ENV=qa" in inspect(app.name)["Config"]["Env"]
+    assert inspect(app.name)["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert highstate()["changes"] == {}
