@@ -41,6 +41,7 @@ pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
             .map(|s| s.to_string())
             .unwrap_or_default(),
         declared_spec: config_labels.and_then(|l| l.get(LABEL_SPEC)).cloned(),
+        stop_timeout: inspect.config.as_ref().and_then(|c| c.stop_timeout),
     }
 }
 

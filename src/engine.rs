@@ -140,7 +140,10 @@ pub async fn inspect_container(
     untouched: &str,
 ) -> Result<Option<ContainerInspectResponse>> {
     match docker.inspect_container(name, None).await {
-        Ok(found) => Ok(Some(found)),
+        // The Engine falls back to an ID-prefix match when no container has the name: a name
+        // like "cafe" could otherwise find an unrelated container.
+        Ok(found) if found.name.as_deref() == Some(&format!("/{name}")) => Ok(Some(found)),
+        Ok(_) => Ok(None),
         Err(e) => {
             let fault = EngineFault::from(e);
             if fault.is_not_found() {

@@ -15,6 +15,8 @@ pub struct Observed {
     /// The canonical spec recorded on the container when we created it; `None` when it was not
     /// created by this tool (or by an older version without the record).
     pub declared_spec: Option<String>,
+    /// Seconds the Engine waits after the stop signal before killing (`None`: its default, 10).
+    pub stop_timeout: Option<i64>,
 }
 
 /// What is declared.
@@ -221,6 +223,7 @@ mod tests {
             image_id: image.into(),
             status: status.into(),
             declared_spec: spec.map(String::from),
+            stop_timeout: None,
         }
     }
 

@@ -126,15 +126,18 @@ pub(crate) fn pull_error(image: &ImageRef, fault: EngineFault) -> Error {
     let missing = fault.is_not_found()
         || lower.contains("manifest unknown")
         || (lower.contains("not found") && !lower.contains("no such host"));
-    let auth = matches!(
-        fault,
-        EngineFault::Status {
-            code: 401 | 403,
-            ..
-        }
-    ) || lower.contains("unauthorized")
-        || lower.contains("authentication required")
-        || lower.contains("denied");
+    // Narrow phrases only: Docker Hub answers a missing repository with 404 "pull access
+    // denied ... does not exist", and a daemon-side "permission denied" is no registry refusal.
+    let auth = !fault.is_not_found()
+        && (matches!(
+            fault,
+            EngineFault::Status {
+                code: 401 | 403,
+                ..
+            }
+        ) || lower.contains("unauthorized")
+            || lower.contains("authentication required")
+            || lower.contains("denied: "));
     match fault {
         EngineFault::Unreachable(why) => Error::DockerUnavailable(format!(
             "image {image}: cannot reach the Docker Engine at {} ({why}); {UNTOUCHED}",

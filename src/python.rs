@@ -226,13 +226,12 @@ fn parse_request(
     auth: Option<&Bound<'_, PyDict>>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<RedeployRequest> {
-    let keywords = match spec {
-        Some(spec) => match to_json("spec", spec.as_any())? {
-            Value::Object(map) => map,
-            _ => unreachable!("a dict converts to a JSON object"),
-        },
-        None => Map::new(),
-    };
+    let mut keywords = Map::new();
+    for (keyword, value) in spec.into_iter().flat_map(|spec| spec.iter()) {
+        let keyword: String = keyword.extract()?;
+        let what = format!("container {name:?}: {keyword}");
+        keywords.insert(keyword, to_json(&what, &value)?);
+    }
     let parsed_spec = ContainerSpec::from_keywords(name, &keywords).map_err(to_py_err)?;
     let image = ImageRef::parse(image).map_err(to_py_err)?;
     let mut request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)

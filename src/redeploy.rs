@@ -5,11 +5,12 @@
 //! backup name; the new one takes the name and starts; only then is the backup removed. Any
 //! failure on the way removes the new container and brings the old one back as it was.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, NetworkConnectRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, InspectNetworkOptions, RemoveContainerOptions, RenameContainerOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use serde::Serialize;
@@ -166,6 +167,7 @@ pub async fn redeploy(
     match decision.action {
         Action::None => {}
         Action::Create => {
+            apply.refuse_orphaned_backup(&untouched).await?;
             outcome.container_id = Some(apply.create_and_start(steps).await?);
         }
         Action::Start => {
@@ -437,6 +439,13 @@ impl Apply<'_> {
         steps: &mut Steps<'_>,
     ) -> std::result::Result<String, EngineFault> {
         let started = Instant::now();
+        // Engine 20.10 accepts a missing network at create and fails only at start, after the
+        // old container has stopped: look the networks up now, while it still serves.
+        for network in self.request.spec.network_names() {
+            self.docker
+                .inspect_network(network, None::<InspectNetworkOptions>)
+                .await?;
+        }
         let options = CreateContainerOptions {
             name: Some(as_name.to_string()),
             ..Default::default()
@@ -476,7 +485,9 @@ impl Apply<'_> {
         let started = Instant::now();
         self.docker.start_container(id, None).await?;
         let state = self.docker.inspect_container(id, None).await?.state;
-        let running = state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        // `Running` is also true while a crash-looping container restarts: not good enough.
+        let running = state.as_ref().and_then(|s| s.running).unwrap_or(false)
+            && !state.as_ref().and_then(|s| s.restarting).unwrap_or(false);
         if !running {
             let code = state.as_ref().and_then(|s| s.exit_code).unwrap_or_default();
             let error = state
@@ -536,6 +547,21 @@ impl Apply<'_> {
             .await?;
         steps.record("rename", started, format!("{} -> {to}", short_id(id)));
         Ok(())
+    }
+
+    /// An interrupted replacement can leave the old container only under the backup name: a
+    /// new container must not be created over it as if nothing had run before.
+    async fn refuse_orphaned_backup(&self, untouched: &str) -> Result<()> {
+        let name = self.name();
+        let backup = format!("{name}{BACKUP_SUFFIX}");
+        match inspect_container(self.docker, &backup, untouched).await? {
+            None => Ok(()),
+            Some(_) => Err(Error::Docker(format!(
+                "container {name:?}: no container has the name, but {backup:?} holds the \
+                 previous one from an interrupted redeploy; it was left as it was: rename it \
+                 back to {name:?} (or remove it), then run again"
+            ))),
+        }
     }
 
     /// No container under the name: create it there directly and start it.
@@ -649,28 +675,23 @@ impl Apply<'_> {
 
         // 2. Stop the old one. From here on, every failure restores it.
         let stop_started = Instant::now();
-        if was_running {
-            if let Err(e) = self
-                .docker
-                .stop_container(&current.id, None::<StopContainerOptions>)
-                .await
-            {
-                self.remove_quietly(&new_id, steps).await;
-                let fault = EngineFault::from(e);
-                return Err(fault.into_error(
-                    &format!("container {name:?}: could not stop the previous container"),
-                    &format!("the new container was removed and {kept}"),
-                ));
-            }
-            steps.record(
-                "stop",
-                stop_started,
-                format!("{} stopped", short_id(&current.id)),
-            );
-        }
-
-        // 3. Swap the names, 4. start the new one.
         let swapped = async {
+            if was_running {
+                // The client must outwait the Engine's own stop timeout, or a slow stop would be
+                // reported as a failure while the Engine goes on stopping the container.
+                let grace = current.stop_timeout.unwrap_or(10).max(0) as u64;
+                self.docker
+                    .clone()
+                    .with_timeout(Duration::from_secs(grace + 60))
+                    .stop_container(&current.id, None::<StopContainerOptions>)
+                    .await?;
+                steps.record(
+                    "stop",
+                    stop_started,
+                    format!("{} stopped", short_id(&current.id)),
+                );
+            }
+            // 3. Swap the names, 4. start the new one.
             self.rename(&current.id, &backup, steps).await?;
             self.rename(&new_id, name, steps).await?;
             self.start_verified(&new_id, steps).await
@@ -682,13 +703,17 @@ impl Apply<'_> {
             let state = match restored {
                 Ok(()) => kept.replace("was left", "was restored and is"),
                 Err(why) => format!(
-                    "restoring the previous container failed ({why}); it is kept, stopped, as \
-                     {backup:?} or {name:?}: nothing was deleted"
+                    "restoring the previous container failed ({why}); it is kept as {backup:?} \
+                     or {name:?}: nothing was deleted"
                 ),
             };
-            return Err(Error::ContainerStart(format!(
-                "container {name:?}: the new container from image {image} could not be started \
-                 ({}); it was removed and {state}",
+            let error = match &fault {
+                EngineFault::Unreachable(_) => Error::DockerUnavailable,
+                _ => Error::ContainerStart,
+            };
+            return Err(error(format!(
+                "container {name:?}: the new container from image {image} could not replace \
+                 the previous one ({}); {state}",
                 fault.message()
             )));
         }
@@ -718,7 +743,12 @@ impl Apply<'_> {
         steps: &mut Steps<'_>,
     ) -> std::result::Result<(), String> {
         let started = Instant::now();
-        self.remove_quietly(new_id, steps).await;
+        if !self.remove_quietly(new_id, steps).await {
+            return Err(format!(
+                "the new container {} could not be removed, so the name could not be given back",
+                short_id(new_id)
+            ));
+        }
         // The old container may still be under its name (the first rename failed) or under the
         // backup name; renaming it to the name it already has is an error we can ignore.
         let _ = self

@@ -141,8 +141,12 @@ impl ContainerSpec {
                 "binds" => spec.binds = parse_binds(&inv, value)?,
                 "volumes" => spec.volumes = parse_volumes(&inv, value)?,
                 "labels" => spec.labels = parse_labels(&inv, value)?,
-                "restart_policy" => spec.restart_policy = Some(parse_restart_policy(&inv, value)?),
-                "network_mode" => spec.network_mode = Some(parse_name(&inv, k, value)?),
+                "restart_policy" => spec.restart_policy = parse_restart_policy(&inv, value)?,
+                "network_mode" => {
+                    // The Engine's default network on Linux: declaring it is not declaring.
+                    let mode = parse_name(&inv, k, value)?;
+                    spec.network_mode = (mode != "bridge" && mode != "default").then_some(mode);
+                }
                 "networks" => spec.networks = parse_networks(&inv, value)?,
                 "user" => spec.user = Some(parse_name(&inv, k, value)?),
                 "working_dir" => {
@@ -173,7 +177,8 @@ impl ContainerSpec {
                     format!("cannot attach networks with network_mode {mode:?}"),
                 ));
             }
-            if exclusive && mode != "none" && !spec.port_bindings.is_empty() && mode != "host" {
+            // The Engine would silently discard them: say so instead.
+            if exclusive && !spec.port_bindings.is_empty() {
                 return Err(inv.err(
                     "port_bindings",
                     format!("cannot publish ports with network_mode {mode:?}"),
@@ -186,6 +191,16 @@ impl ContainerSpec {
     /// The canonical JSON recorded on the container: equal specs give equal strings.
     pub fn canonical_json(&self) -> String {
         serde_json::to_string(self).expect("a spec of strings and maps always serialises")
+    }
+
+    /// The user-defined networks the container needs: `networks`, and a `network_mode` that
+    /// names one (not `host`, `none`, `container:...`).
+    pub fn network_names(&self) -> impl Iterator<Item = &String> {
+        let mode = self.network_mode.as_ref().filter(|m| {
+            !matches!(m.as_str(), "host" | "none" | "bridge" | "default")
+                && !m.starts_with("container:")
+        });
+        self.networks.keys().chain(mode)
     }
 
     /// The networks to connect after create: the Engine (API 1.41) takes only one at create.
@@ -692,6 +707,12 @@ fn parse_binds(inv: &Invalid, value: &Value) -> Result<Vec<String>> {
             ));
         }
     }
+    // `rw` is the default mode: `/a:/b:rw` and `/a:/b` declare the same thing.
+    for bind in &mut binds {
+        if let Some(stripped) = bind.strip_suffix(":rw") {
+            *bind = stripped.to_string();
+        }
+    }
     binds.sort();
     binds.dedup();
     Ok(binds)
@@ -770,8 +791,10 @@ fn parse_labels(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, String>
     Ok(labels)
 }
 
-/// `no`, `always`, `unless-stopped`, `on-failure[:N]`, or `{Name, MaximumRetryCount}`.
-fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
+/// `no`, `always`, `unless-stopped`, `on-failure[:N]`, or `{Name, MaximumRetryCount}` (the
+/// Engine's form, as `docker inspect` shows it). `no` is the Engine's default and normalises to
+/// "not declared"; a retry count of 0 means "no limit".
+fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<Option<RestartPolicy>> {
     let (name, retries) = match value {
         Value::String(s) => match s.split_once(':') {
             Some((name, n)) => {
@@ -816,10 +839,12 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
             ))
         }
     };
+    let retries = retries.filter(|n| *n > 0);
     match name.as_str() {
-        "no" | "always" | "unless-stopped" if retries.is_none() => {}
+        "" | "no" if retries.is_none() => return Ok(None),
+        "always" | "unless-stopped" if retries.is_none() => {}
         "on-failure" => {}
-        "no" | "always" | "unless-stopped" => {
+        "" | "no" | "always" | "unless-stopped" => {
             return Err(inv.err(
                 "restart_policy",
                 format!("a retry count is only allowed with on-failure, not {name:?}"),
@@ -832,10 +857,10 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<RestartPolicy> {
             ))
         }
     }
-    Ok(RestartPolicy {
+    Ok(Some(RestartPolicy {
         name,
         maximum_retry_count: retries,
-    })
+    }))
 }
 
 fn parse_attachment(inv: &Invalid, network: &str, value: &Value) -> Result<NetworkAttachment> {
@@ -1009,7 +1034,12 @@ fn parse_signal(inv: &Invalid, value: &Value) -> Result<String> {
             format!("{signal:?} is not a signal name or number"),
         ));
     }
-    Ok(signal)
+    // `TERM`, `term` and `SIGTERM` are one signal to the Engine; record one spelling.
+    let upper = signal.to_ascii_uppercase();
+    if upper.starts_with(|c: char| c.is_ascii_alphabetic()) && !upper.starts_with("SIG") {
+        return Ok(format!("SIG{upper}"));
+    }
+    Ok(upper)
 }
 
 #[cfg(test)]
@@ -1220,6 +1250,36 @@ mod tests {
         invalid(json!({"stop_signal": "SIG TERM"}), "stop_signal");
         invalid(json!({"hostname": "a b"}), "whitespace");
         invalid(json!({"user": ""}), "user");
+    }
+
+    #[test]
+    fn equal_intent_normalises_equal() {
+        let same = |a: Value, b: Value| {
+            assert_eq!(
+                parse(a.clone()).unwrap().canonical_json(),
+                parse(b.clone()).unwrap().canonical_json(),
+                "{a} vs {b}"
+            );
+        };
+        same(json!({"binds": ["/a:/b:rw"]}), json!({"binds": ["/a:/b"]}));
+        same(
+            json!({"stop_signal": "term"}),
+            json!({"stop_signal": "SIGTERM"}),
+        );
+        same(json!({"network_mode": "bridge"}), json!({}));
+        same(json!({"network_mode": "default"}), json!({}));
+        same(json!({"restart_policy": "no"}), json!({}));
+        assert_eq!(
+            parse(json!({"stop_signal": "9"}))
+                .unwrap()
+                .stop_signal
+                .as_deref(),
+            Some("9")
+        );
+        invalid(
+            json!({"network_mode": "host", "port_bindings": ["80:80"]}),
+            "cannot publish",
+        );
     }
 
     #[test]

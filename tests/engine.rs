@@ -1,332 +1,564 @@
-//! The redeploy flow of the core against the real Docker Engine (no registry: `pull: false`, a
-//! moved tag is `docker tag`). The Python suite covers pulls and the registry.
+//! The redeploy flow of the core against the real Docker Engine, through the public blocking API.
 //!
-//! Everything created carries the label `saltext-docker-deploy-test=rust-<pid>` and is removed by
-//! guards, also when a test fails; nothing else on the engine is touched.
+//! No registry here (`pull: false`); "the tag moved" is `docker tag <repo>:v2 <repo>:prod-<test>`.
+//! The Python suite covers pulls and the registry.
+//!
+//! The test bed, all of it named or labelled for this run only (CI and benchmarks share the
+//! engine; nothing else is ever touched):
+//! - two images `ddtest-rust-<pid>/web:v1` and `:v2`, built once per test binary FROM scratch
+//!   with the classic builder: a static busybox serving `/www/index.html` ("v1" / "v2") on port
+//!   80, and exiting at once on SIGTERM, so no stop waits for the kill;
+//! - per test, a container `ddtest-rust-<pid>-<test>` labelled `saltext-docker-deploy-test=
+//!   rust-<pid>` and a tag `<repo>:prod-<test>`, both removed by the test's [`Case`] guard, also
+//!   when the test fails;
+//! - a reaper process, started with the images, that waits for this test process to end (EOF on
+//!   a pipe only this process holds, so also after a crash or a kill) and then removes whatever
+//!   of this run is left: the v1 and v2 tags, which a `static` never drops, and anything a killed
+//!   test could not clean up.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Command;
-use std::sync::{Arc, Mutex, Weak};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use docker_deploy::{
     image_diff, no_log, redeploy_container, ContainerSpec, Error, ImageRef, RedeployReport,
     RedeployRequest,
 };
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+
+const TEST_LABEL: &str = "saltext-docker-deploy-test";
+const BUSYBOX: &str = "/bin/busybox";
+const SHUTDOWN_TIMEOUT_S: u64 = 5;
 
 fn run_id() -> String {
     format!("rust-{}", std::process::id())
 }
 
 fn label() -> String {
-    format!("saltext-docker-deploy-test={}", run_id())
+    format!("{TEST_LABEL}={}", run_id())
 }
 
-fn docker(args: &[&str]) -> (bool, String) {
+fn repo() -> String {
+    format!("ddtest-{}/web", run_id())
+}
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn docker(args: &[&str]) -> Output {
     let out = Command::new("docker")
         .args(args)
         .env("DOCKER_BUILDKIT", "0")
+        .stdin(Stdio::null())
         .output()
         .expect("the docker CLI runs");
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success(), text)
+    Output {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    }
 }
 
 fn docker_ok(args: &[&str]) -> String {
-    let (ok, text) = docker(args);
-    assert!(ok, "docker {args:?} failed");
-    text
+    let out = docker(args);
+    assert!(out.ok, "docker {args:?} failed: {}", out.stderr);
+    out.stdout
 }
 
-/// Local images v1 and v2 of the busybox httpd app. Shared by the cases alive at a time and
-/// removed when the last of them drops (a static would never be dropped, leaving the images).
-struct Images {
-    v1: String,
-    v2: String,
-}
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        docker(&["rmi", "-f", &self.v1, &self.v2]);
-    }
-}
-
-fn images() -> Arc<Images> {
-    static SHARED: Mutex<Weak<Images>> = Mutex::new(Weak::new());
-    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(images) = shared.upgrade() {
-        return images;
-    }
-    let repo = format!("ddtest-{}/web", run_id());
-    let build = |version: &str| {
-        let dir = std::env::temp_dir().join(format!("dd-{}-{version}", run_id()));
-        std::fs::create_dir_all(dir.join("www")).unwrap();
-        std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static installed");
-        std::fs::write(dir.join("www/index.html"), format!("{version}\n")).unwrap();
-        std::fs::write(
-            dir.join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n\
-             CMD [\"/bin/busybox\",\"sh\",\"-c\",\"trap 'exit 0' TERM; /bin/busybox httpd -f -p 80 -h /www & wait\"]\n",
-        )
-        .unwrap();
-        let tag = format!("{repo}:{version}");
-        docker_ok(&[
-            "build",
-            "-q",
-            "--label",
-            &label(),
-            "-t",
-            &tag,
-            dir.to_str().unwrap(),
-        ]);
-        std::fs::remove_dir_all(&dir).ok();
-        tag
-    };
-    let images = Arc::new(Images {
-        v1: build("v1"),
-        v2: build("v2"),
+/// The final cleanup of this run, in a process of its own (see the module docs). Its own
+/// process group, so a Ctrl-C of `cargo test` does not take it down with the tests.
+fn start_reaper() {
+    static REAPER: OnceLock<Child> = OnceLock::new();
+    REAPER.get_or_init(|| {
+        let script = format!(
+            "cat >/dev/null\n\
+             docker ps -aq --filter 'label={label}' | xargs -r docker rm -f -v\n\
+             docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' '{repo}' | xargs -r docker rmi\n",
+            label = label(),
+            repo = repo(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("sh runs")
     });
-    *shared = Arc::downgrade(&images);
-    images
 }
 
-/// One container under test; its drop removes the container, its helpers and its tag.
+/// A local image of the test bed.
+struct Image {
+    tag: String,
+    id: String,
+}
+
+struct Images {
+    v1: Image,
+    v2: Image,
+}
+
+/// v1 and v2, built once per test binary (the two builds run side by side).
+fn images() -> &'static Images {
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        start_reaper();
+        std::thread::scope(|scope| {
+            let v1 = scope.spawn(|| build("v1"));
+            let v2 = scope.spawn(|| build("v2"));
+            let join = |handle: std::thread::ScopedJoinHandle<'_, Image>| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            };
+            Images {
+                v1: join(v1),
+                v2: join(v2),
+            }
+        })
+    })
+}
+
+/// Builds `<repo>:<version>`. `--no-cache`: the classic builder would otherwise reuse the
+/// intermediate `COPY busybox` image of another run on the engine (the Python suite builds the
+/// same layers), and that run's cleanup deleting it mid-build fails ours with "unknown parent
+/// image ID".
+fn build(version: &str) -> Image {
+    let dir = std::env::temp_dir().join(format!("ddtest-{}-{version}", run_id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("www")).expect("a temporary build context");
+    std::fs::copy(BUSYBOX, dir.join("busybox")).expect("busybox-static is installed");
+    std::fs::write(dir.join("www/index.html"), format!("{version}\n")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\n\
+         COPY busybox /bin/busybox\n\
+         COPY www /www\n\
+         CMD [\"/bin/busybox\",\"sh\",\"-c\",\"trap 'exit 0' TERM; /bin/busybox httpd -f -p 80 -h /www & wait\"]\n",
+    )
+    .unwrap();
+    let tag = format!("{}:{version}", repo());
+    let out = docker(&[
+        "build",
+        "-q",
+        "--force-rm",
+        "--no-cache",
+        "--label",
+        &label(),
+        "-t",
+        &tag,
+        dir.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.ok, "docker build of {tag} failed: {}", out.stderr);
+    let id = docker_ok(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+    Image { tag, id }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+fn http_get(port: u16) -> std::io::Result<String> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+/// The body of the first HTTP answer on `port`, retried for up to 5 s while the container
+/// starts (until httpd listens, the Engine's proxy accepts and closes at once).
+fn http_body(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let last = match http_get(port) {
+            Ok(response) if response.starts_with("HTTP/") => {
+                let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+                assert!(head.contains(" 200 "), "port {port}: {head}");
+                return body.to_string();
+            }
+            Ok(response) => format!("answer {response:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "no HTTP answer on 127.0.0.1:{port} within 5 s ({last})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_serves(port: u16, version: &str) {
+    let body = http_body(port);
+    assert!(
+        body.contains(version),
+        "127.0.0.1:{port} served {body:?}, not {version}"
+    );
+}
+
+/// One container under test, named for the test. Dropping it removes the container, the
+/// helpers a redeploy uses, and the test's tag, also when the test panicked.
 struct Case {
     name: String,
     tag: String,
     port: u16,
-    images: Arc<Images>,
+    images: &'static Images,
 }
 
 impl Case {
+    /// The case, with its tag `<repo>:prod-<test>` on v1.
     fn new(test: &str) -> Self {
+        let images = images();
         let case = Case {
             name: format!("ddtest-{}-{test}", run_id()),
-            tag: format!("ddtest-{}/web:prod-{test}", run_id()),
+            tag: format!("{}:prod-{test}", repo()),
             port: free_port(),
-            images: images(),
+            images,
         };
-        docker_ok(&["tag", &case.images.v1, &case.tag]);
+        case.move_tag(&images.v1);
         case
     }
 
+    fn move_tag(&self, to: &Image) {
+        docker_ok(&["tag", &to.tag, &self.tag]);
+    }
+
+    /// The keywords every case declares (test label, port on 127.0.0.1, a short stop timeout),
+    /// with `extra` added or overriding.
     fn spec(&self, extra: Value) -> ContainerSpec {
-        let mut keywords = json!({
-            "labels": {"saltext-docker-deploy-test": run_id()},
+        let mut keywords: Map<String, Value> = json!({
+            "labels": {TEST_LABEL: run_id()},
             "port_bindings": [format!("127.0.0.1:{}:80", self.port)],
-            "shutdown_timeout": 5,
-        });
-        keywords
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        ContainerSpec::from_keywords(&self.name, keywords.as_object().unwrap()).unwrap()
+            "shutdown_timeout": SHUTDOWN_TIMEOUT_S,
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        keywords.extend(
+            extra
+                .as_object()
+                .expect("extra keywords are a dict")
+                .clone(),
+        );
+        ContainerSpec::from_keywords(&self.name, &keywords).expect("a valid spec")
     }
 
     fn deploy(&self, extra: Value) -> Result<RedeployReport, Error> {
-        let request = RedeployRequest::new(
-            &self.name,
-            ImageRef::parse(&self.tag).unwrap(),
-            self.spec(extra),
-            false,
-            None,
-        )?;
+        let image = ImageRef::parse(&self.tag).expect("a valid reference");
+        let request = RedeployRequest::new(&self.name, image, self.spec(extra), false, None)?;
         redeploy_container(&request, &no_log)
     }
 
-    /// (ID, StartedAt, running) as `docker inspect` reports them.
-    fn identity(&self) -> (String, String, bool) {
-        let out = docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.Id}} {{.State.StartedAt}} {{.State.Running}}",
-            &self.name,
-        ]);
-        let parts: Vec<&str> = out.split(' ').collect();
-        (parts[0].into(), parts[1].into(), parts[2] == "true")
+    fn deploy_ok(&self, extra: Value) -> RedeployReport {
+        self.deploy(extra)
+            .unwrap_or_else(|e| panic!("redeploy of {} failed: {e:?}", self.name))
     }
 
-    /// Names of all containers that belong to this case (the name and its helpers).
+    /// `docker inspect -f <format>` of the container under the name.
+    fn inspect(&self, format: &str) -> String {
+        docker_ok(&["inspect", "--type", "container", "-f", format, &self.name])
+    }
+
+    /// (ID, State.StartedAt) of the container under the name.
+    fn identity(&self) -> (String, String) {
+        let out = self.inspect("{{.Id}} {{.State.StartedAt}}");
+        let (id, started) = out.split_once(' ').expect("ID and StartedAt");
+        (id.to_string(), started.to_string())
+    }
+
+    fn running(&self) -> bool {
+        self.inspect("{{.State.Running}}") == "true"
+    }
+
+    /// Every container whose name contains the name: the one under it and any helper
+    /// (`<name>.deploy-new`, `<name>.deploy-old`).
     fn containers(&self) -> Vec<String> {
         let out = docker_ok(&[
             "ps",
             "-a",
             "--filter",
-            &format!("label={}", label()),
+            &format!("name={}", self.name),
             "--format",
             "{{.Names}}",
         ]);
-        let prefix = format!("{}.", self.name);
-        let mut names: Vec<String> = out
-            .lines()
-            .filter(|n| *n == self.name || n.starts_with(&prefix))
-            .map(String::from)
-            .collect();
+        let mut names: Vec<String> = out.lines().map(String::from).collect();
         names.sort();
         names
+    }
+
+    fn assert_alone(&self) {
+        assert_eq!(
+            self.containers(),
+            vec![self.name.clone()],
+            "exactly one container, no .deploy-new / .deploy-old left"
+        );
     }
 }
 
 impl Drop for Case {
     fn drop(&mut self) {
-        let helpers = [
-            self.name.clone(),
-            format!("{}.deploy-new", self.name),
-            format!("{}.deploy-old", self.name),
-        ];
-        let mut args = vec!["rm", "-f", "-v"];
-        args.extend(helpers.iter().map(String::as_str));
-        docker(&args);
+        let new = format!("{}.deploy-new", self.name);
+        let old = format!("{}.deploy-old", self.name);
+        docker(&["rm", "-f", "-v", &self.name, &new, &old]);
         docker(&["rmi", &self.tag]);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The page served on `port`, retried for a few seconds while the container starts.
-fn http_body(port: u16, expected: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-            let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
-            let mut response = String::new();
-            let _ = stream.read_to_string(&mut response);
-            last = response
-                .split("\r\n\r\n")
-                .nth(1)
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            if last == expected {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    last
 }
 
 #[test]
 fn first_deploy_creates_and_the_same_call_is_a_noop() {
     let case = Case::new("noop");
-    let first = case.deploy(json!({})).unwrap();
-    assert_eq!(first.action, "created");
-    assert_eq!(http_body(case.port, "v1"), "v1");
-    let before = case.identity();
-    assert!(before.2);
-    assert_eq!(first.container_id.as_deref(), Some(before.0.as_str()));
+    let first = case.deploy_ok(json!({}));
+    assert_eq!(first.action, "created", "{first:?}");
+    assert_eq!(first.image_id, case.images.v1.id);
+    assert_eq!(first.previous_image_id, None);
+    assert!(case.running());
+    assert_serves(case.port, "v1");
+    let (id, started) = case.identity();
+    assert_eq!(first.container_id.as_deref(), Some(id.as_str()));
+    assert_eq!(case.inspect("{{.Image}}"), case.images.v1.id);
+    // Declared and recorded on the container as declared.
+    assert_eq!(
+        case.inspect(&format!("{{{{index .Config.Labels \"{TEST_LABEL}\"}}}}")),
+        run_id()
+    );
+    assert_eq!(
+        case.inspect("{{index .Config.Labels \"io.saltext.docker-deploy.spec\"}}"),
+        case.spec(json!({})).canonical_json()
+    );
+    assert_eq!(
+        case.inspect("{{.Config.StopTimeout}}"),
+        SHUTDOWN_TIMEOUT_S.to_string()
+    );
 
-    let again = case.deploy(json!({})).unwrap();
-    assert_eq!(again.action, "none");
-    assert!(again.changes.is_empty());
+    let again = case.deploy_ok(json!({}));
+    assert_eq!(again.action, "none", "{again:?}");
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(again.container_id.as_deref(), Some(id.as_str()));
     assert_eq!(
         case.identity(),
-        before,
+        (id, started),
         "container ID and StartedAt unchanged"
     );
+    assert!(case.running());
+    case.assert_alone();
 }
 
 #[test]
 fn moved_tag_replaces_the_container() {
     let case = Case::new("moved");
-    let first = case.deploy(json!({})).unwrap();
-    docker_ok(&["tag", &case.images.v2, &case.tag]);
+    let (v1, v2) = (&case.images.v1.id, &case.images.v2.id);
+    let first = case.deploy_ok(json!({}));
+    assert_eq!(first.action, "created", "{first:?}");
+    // Serving, so the shell's SIGTERM trap is set before the redeploy stops it.
+    assert_serves(case.port, "v1");
+    let (old_id, _) = case.identity();
 
+    case.move_tag(&case.images.v2);
     let diff = image_diff(&case.name, &case.tag).unwrap();
-    assert!(diff.differs && diff.exists);
-    assert_eq!(
-        diff.container_image_id.as_deref(),
-        Some(first.image_id.as_str())
+    assert!(diff.exists && diff.differs, "{diff:?}");
+    assert_eq!(diff.container_id.as_deref(), Some(old_id.as_str()));
+    assert_eq!(diff.container_image_id.as_ref(), Some(v1));
+    assert_eq!(diff.image_id.as_ref(), Some(v2));
+
+    let replaced = case.deploy_ok(json!({}));
+    assert_eq!(replaced.action, "replaced", "{replaced:?}");
+    assert_eq!(replaced.changes["image"], json!({"old": v1, "new": v2}));
+    assert_eq!(replaced.previous_image_id.as_ref(), Some(v1));
+    assert!(!replaced.changes.contains_key("environment"));
+    let downtime = replaced
+        .downtime_ms
+        .expect("a running container was replaced");
+    assert!(downtime > 0.0, "{downtime}");
+    let stop = replaced
+        .steps
+        .iter()
+        .find(|s| s.step == "stop")
+        .expect("the old container was stopped");
+    assert!(
+        stop.duration_ms < (SHUTDOWN_TIMEOUT_S * 900) as f64,
+        "the stop took {} ms: SIGTERM was not honoured and the Engine waited for the kill",
+        stop.duration_ms
     );
 
-    let replaced = case.deploy(json!({})).unwrap();
-    assert_eq!(replaced.action, "replaced");
-    assert_eq!(replaced.changes["image"]["old"], json!(first.image_id));
-    assert_eq!(replaced.changes["image"]["new"], json!(replaced.image_id));
-    assert_ne!(replaced.image_id, first.image_id);
-    assert!(replaced.downtime_ms.is_some());
-    assert_eq!(http_body(case.port, "v2"), "v2");
-    assert_eq!(case.containers(), vec![case.name.clone()]);
-    assert_eq!(case.identity().0, replaced.container_id.clone().unwrap());
+    let (new_id, _) = case.identity();
+    assert_ne!(new_id, old_id);
+    assert_eq!(replaced.container_id.as_deref(), Some(new_id.as_str()));
+    assert_eq!(&case.inspect("{{.Image}}"), v2);
+    assert_eq!(
+        &case.inspect("{{index .Config.Labels \"io.saltext.docker-deploy.previous-image\"}}"),
+        v1
+    );
+    assert!(case.running());
+    assert_serves(case.port, "v2");
+    case.assert_alone();
+    assert!(
+        !docker(&["inspect", "--type", "container", &old_id]).ok,
+        "the old container is gone"
+    );
     assert!(!image_diff(&case.name, &case.tag).unwrap().differs);
 
-    assert_eq!(case.deploy(json!({})).unwrap().action, "none");
+    let again = case.deploy_ok(json!({}));
+    assert_eq!(again.action, "none", "{again:?}");
+    assert!(again.changes.is_empty());
+    assert_eq!(case.identity().0, new_id);
 }
 
 #[test]
 fn environment_change_replaces_then_is_stable() {
     let case = Case::new("env");
-    case.deploy(json!({"environment": {"MODE": "a"}})).unwrap();
-    let changed = case.deploy(json!({"environment": ["MODE=b"]})).unwrap();
-    assert_eq!(changed.action, "replaced");
-    assert!(changed.changes.contains_key("environment"));
-    assert!(!changed.changes.contains_key("image"));
-    let env = docker_ok(&["inspect", "-f", "{{json .Config.Env}}", &case.name]);
-    assert!(env.contains("MODE=b") && !env.contains("MODE=a"), "{env}");
-    let stable = case.deploy(json!({"environment": {"MODE": "b"}})).unwrap();
-    assert_eq!(stable.action, "none");
+    let first = case.deploy_ok(json!({"environment": {"MODE": "a"}}));
+    assert_eq!(first.action, "created", "{first:?}");
+    assert_serves(case.port, "v1");
+    let (old_id, _) = case.identity();
+
+    let changed = case.deploy_ok(json!({"environment": {"MODE": "b"}}));
+    assert_eq!(changed.action, "replaced", "{changed:?}");
+    assert_eq!(
+        changed.changes["environment"],
+        json!({"old": {"MODE": "a"}, "new": {"MODE": "b"}})
+    );
+    assert!(
+        !changed.changes.contains_key("image"),
+        "{:?}",
+        changed.changes
+    );
+    let (new_id, started) = case.identity();
+    assert_ne!(new_id, old_id);
+    let env = case.inspect("{{json .Config.Env}}");
+    assert!(
+        env.contains("\"MODE=b\"") && !env.contains("MODE=a"),
+        "{env}"
+    );
+    assert_eq!(case.inspect("{{.Image}}"), case.images.v1.id);
+    assert_serves(case.port, "v1");
+    case.assert_alone();
+
+    let same = case.deploy_ok(json!({"environment": {"MODE": "b"}}));
+    assert_eq!(same.action, "none", "{same:?}");
+    assert!(same.changes.is_empty());
+    // The same intent written as Salt's list form is the same spec.
+    let list_form = case.deploy_ok(json!({"environment": ["MODE=b"]}));
+    assert_eq!(list_form.action, "none", "{list_form:?}");
+    assert_eq!(case.identity(), (new_id, started));
 }
 
 #[test]
 fn stopped_container_is_started() {
     let case = Case::new("stopped");
-    let first = case.deploy(json!({})).unwrap();
+    case.deploy_ok(json!({}));
+    assert_serves(case.port, "v1");
+    let (id, started) = case.identity();
     docker_ok(&["stop", &case.name]);
-    assert!(!case.identity().2);
-    let started = case.deploy(json!({})).unwrap();
-    assert_eq!(started.action, "started");
-    let (id, _, running) = case.identity();
-    assert!(running);
-    assert_eq!(Some(id), first.container_id);
-    assert_eq!(http_body(case.port, "v1"), "v1");
+    assert!(!case.running());
+    assert_eq!(
+        case.inspect("{{.State.ExitCode}}"),
+        "0",
+        "exited on SIGTERM"
+    );
+
+    let report = case.deploy_ok(json!({}));
+    assert_eq!(report.action, "started", "{report:?}");
+    assert_eq!(
+        report.changes["status"],
+        json!({"old": "exited", "new": "running"})
+    );
+    assert_eq!(report.container_id.as_deref(), Some(id.as_str()));
+    let (id_now, started_now) = case.identity();
+    assert_eq!(id_now, id, "the same container, not a new one");
+    assert_ne!(started_now, started, "started again");
+    assert!(case.running());
+    assert_serves(case.port, "v1");
+    case.assert_alone();
 }
 
 #[test]
-fn start_failure_restores_the_previous_container() {
+fn start_failure_keeps_the_previous_container() {
     let case = Case::new("porttaken");
-    case.deploy(json!({})).unwrap();
-    let before = case.identity();
+    case.deploy_ok(json!({}));
+    assert_serves(case.port, "v1");
+    let (id, _) = case.identity();
+
+    // Port B is held for the whole call, so the new container cannot publish it.
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port();
-
-    let err = case
-        .deploy(json!({"port_bindings": [format!("127.0.0.1:{taken}:80")]}))
-        .unwrap_err();
-    match &err {
-        Error::ContainerStart(msg) => {
-            assert!(msg.contains(&case.name), "{msg}");
-            assert!(msg.contains("restored"), "{msg}");
+    let result = case.deploy(json!({"port_bindings": [format!("127.0.0.1:{taken}:80")]}));
+    match &result {
+        Err(Error::ContainerStart(msg)) => {
+            assert!(
+                msg.contains(&case.name),
+                "the message names the container: {msg}"
+            );
         }
-        other => panic!("expected ContainerStart, got {other:?}"),
+        other => panic!("expected Err(ContainerStart), got {other:?}"),
     }
+
+    assert_eq!(
+        case.identity().0,
+        id,
+        "the original container holds the name"
+    );
+    assert!(case.running());
+    assert_eq!(case.inspect("{{.Image}}"), case.images.v1.id);
+    assert_serves(case.port, "v1");
+    case.assert_alone();
     drop(holder);
-    let (id, _, running) = case.identity();
-    assert_eq!(id, before.0, "the original container holds the name");
-    assert!(running);
-    assert_eq!(http_body(case.port, "v1"), "v1");
-    assert_eq!(case.containers(), vec![case.name.clone()]);
+
+    // It is restored as it was: its recorded spec is still the original one.
+    let again = case.deploy_ok(json!({}));
+    assert_eq!(again.action, "none", "{again:?}");
+    assert_eq!(case.identity().0, id);
 }
 
 #[test]
-fn bad_name_and_unknown_keyword_are_invalid_spec() {
-    let image = ImageRef::parse("busybox").unwrap();
-    let err = RedeployRequest::new("bad name!", image, ContainerSpec::default(), false, None)
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidSpec(_)), "{err}");
-    let keywords = json!({"enviroment": {"A": "1"}});
-    let err = ContainerSpec::from_keywords("web", keywords.as_object().unwrap()).unwrap_err();
+fn invalid_name_and_unknown_keyword_are_invalid_spec() {
+    let images = images();
+    let tag = &images.v1.tag;
+    // "" is not in the Engine's list: to the Engine it means "pick a name for me".
+    for name in ["bad name!", "-leading-dash", "x", "a/b", ""] {
+        if !name.is_empty() {
+            // The Engine rejects the name itself...
+            let created = docker(&["create", "--name", name, "--label", &label(), tag]);
+            if created.ok {
+                docker(&["rm", "-f", &created.stdout]);
+            }
+            assert!(!created.ok, "the Engine accepted the name {name:?}");
+        }
+        // ... and the core refuses it before any call.
+        let image = ImageRef::parse(tag).unwrap();
+        match RedeployRequest::new(name, image, ContainerSpec::default(), false, None) {
+            Err(Error::InvalidSpec(msg)) => assert!(msg.contains("nothing was changed"), "{msg}"),
+            other => panic!("{name:?}: expected Err(InvalidSpec), got {other:?}"),
+        }
+        match image_diff(name, tag) {
+            Err(Error::InvalidSpec(_)) => {}
+            other => panic!("{name:?}: expected Err(InvalidSpec), got {other:?}"),
+        }
+    }
+
+    let name = format!("ddtest-{}-badspec", run_id());
+    let keywords = json!({"enviroment": {"A": "1"}, "labels": {TEST_LABEL: run_id()}});
+    match ContainerSpec::from_keywords(&name, keywords.as_object().unwrap()) {
+        Err(Error::InvalidSpec(msg)) => {
+            assert!(msg.contains("unknown keyword \"enviroment\""), "{msg}");
+            assert!(msg.contains(&name), "{msg}");
+        }
+        other => panic!("expected Err(InvalidSpec), got {other:?}"),
+    }
     assert!(
-        matches!(&err, Error::InvalidSpec(m) if m.contains("enviroment")),
-        "{err}"
+        docker_ok(&["ps", "-a", "--filter", &format!("name={name}"), "-q"]).is_empty(),
+        "nothing was created"
     );
 }

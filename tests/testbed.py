@@ -190,6 +190,8 @@ class TestBed:
         docker(
             "build",
             "-q",
+            # Never share (and later delete) cached build layers with the cargo suite's builds.
+            "--no-cache",
             "--label",
             self.label,
             "--label",
