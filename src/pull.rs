@@ -137,6 +137,7 @@ pub(crate) fn pull_error(image: &ImageRef, fault: EngineFault) -> Error {
             }
         ) || lower.contains("unauthorized")
             || lower.contains("authentication required")
+            || lower.contains("no basic auth credentials")
             || lower.contains("denied: "));
     match fault {
         EngineFault::Unreachable(why) => Error::DockerUnavailable(format!(

@@ -7,6 +7,7 @@ exactly what this run made and nothing else: CI and the benchmarks share the eng
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -85,6 +86,7 @@ class Registry:
     """
 
     def __init__(self, workdir: Path, users: dict[str, str] | None = None):
+        self.users = dict(users or {})
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -128,6 +130,39 @@ class Registry:
         except (urllib.error.URLError, OSError):
             return False
 
+    def _headers(self) -> dict[str, str]:
+        if not self.users:
+            return {}
+        user, password = next(iter(self.users.items()))
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def docker_config(self) -> Path | None:
+        """A Docker CLI config dir logged in to this registry (never the user's own ~/.docker)."""
+        if not self.users:
+            return None
+        config = self.workdir / "docker-config"
+        if not config.exists():
+            config.mkdir()
+            user, password = next(iter(self.users.items()))
+            subprocess.run(
+                [
+                    "docker",
+                    "--config",
+                    str(config),
+                    "login",
+                    "-u",
+                    user,
+                    "--password-stdin",
+                    self.host,
+                ],
+                input=password,
+                text=True,
+                capture_output=True,
+                check=True,
+            )
+        return config
+
     def retag(self, repo: str, source_tag: str, target_tag: str) -> None:
         """Points `target_tag` at the manifest of `source_tag`, inside the registry only (as a
         CI pipeline promoting an image would), leaving every local tag as it was."""
@@ -138,14 +173,16 @@ class Registry:
             ]
         )
         url = f"http://{self.host}/v2/{repo}/manifests"
-        req = urllib.request.Request(f"{url}/{source_tag}", headers={"Accept": accept})
+        req = urllib.request.Request(
+            f"{url}/{source_tag}", headers={"Accept": accept, **self._headers()}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             body, media_type = resp.read(), resp.headers["Content-Type"]
         put = urllib.request.Request(
             f"{url}/{target_tag}",
             data=body,
             method="PUT",
-            headers={"Content-Type": media_type},
+            headers={"Content-Type": media_type, **self._headers()},
         )
         urllib.request.urlopen(put, timeout=10).close()
 
@@ -209,8 +246,9 @@ class TestBed:
         staging_tag = "staging-" + docker("image", "inspect", "-f", "{{.Id}}", local_tag)[7:19]
         staging = f"{registry.host}/{repo}:{staging_tag}"
         docker("tag", local_tag, staging)
+        config = registry.docker_config()
         try:
-            docker("push", staging, quiet=True)
+            docker(*(["--config", str(config)] if config else []), "push", staging, quiet=True)
         finally:
             docker("rmi", staging, check=False)
         registry.retag(repo, staging_tag, tag)

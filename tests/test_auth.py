@@ -1,0 +1,116 @@
+"""A registry that requires htpasswd authentication: credentials work, a wrong password fails
+clearly, and no password ever appears in a return value, a message or a log line."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+
+from conftest import App
+from saltext import docker_deploy
+from saltext.docker_deploy import RegistryError
+from test_salt_call import SaltCall
+from testbed import Registry, free_port, inspect, wait_http
+
+USER, PASSWORD, WRONG = "deployer", "s3cret-Pa55word", "wr0ng-Pa55word"
+_serial = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def auth_registry(bed):
+    registry = Registry(bed.workdir / "auth-registry", users={USER: PASSWORD})
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+@pytest.fixture
+def auth_app(bed, auth_registry, images):
+    n = next(_serial)
+    app = App(bed, auth_registry, images, f"ddtest-{bed.run_id}-auth{n}", f"auth{n}", free_port())
+    try:
+        yield app
+    finally:
+        app.remove()
+
+
+GOOD = {"username": USER, "password": PASSWORD}
+BAD = {"username": USER, "password": WRONG}
+
+
+def assert_no_secret(*texts) -> None:
+    for text in texts:
+        assert PASSWORD not in str(text) and WRONG not in str(text)
+
+
+def test_pull_and_check_need_the_credentials(auth_app, caplog):
+    ref = auth_app.publish("v1")
+    caplog.set_level(logging.DEBUG, logger="saltext.docker_deploy")
+    for auth in (None, BAD):
+        with pytest.raises(RegistryError, match="refused access") as err:
+            docker_deploy.pull(ref, auth=auth)
+        assert_no_secret(err.value)
+        with pytest.raises(RegistryError) as err:
+            docker_deploy.check(ref, auth=auth)
+        assert_no_secret(err.value)
+    pulled = docker_deploy.pull(ref, auth=GOOD)
+    assert pulled["changed"] is True
+    assert docker_deploy.check(ref, auth=GOOD)["update_available"] is False
+    assert_no_secret(pulled, caplog.text)
+
+
+def test_wrong_password_leaves_the_container_serving(auth_app, caplog):
+    ref = auth_app.publish("v1")
+    caplog.set_level(logging.DEBUG, logger="saltext.docker_deploy")
+    first = auth_app.deploy(auth=GOOD)
+    assert first["action"] == "created"
+    assert wait_http(auth_app.port, "v1") == "v1"
+    before = inspect(auth_app.name)
+    auth_app.publish("v2")
+    with pytest.raises(RegistryError, match=auth_app.name) as err:
+        docker_deploy.redeploy(auth_app.name, ref, auth=BAD, **auth_app.spec())
+    assert_no_secret(err.value, first, caplog.text)
+    assert inspect(auth_app.name)["Id"] == before["Id"]
+    assert inspect(auth_app.name)["State"]["StartedAt"] == before["State"]["StartedAt"]
+    assert wait_http(auth_app.port, "v1") == "v1"
+
+
+def test_salt_takes_credentials_from_pillar_and_never_shows_them(auth_app, tmp_path):
+    auth_app.publish("v1")
+    salt = SaltCall(tmp_path / "salt", auth_app)
+    salt.write_state()
+    conf = salt.root / "conf" / "minion"
+    conf.write_text(conf.read_text() + "log_level_logfile: debug\n")
+    pillar = salt.root / "pillar" / "app.sls"
+
+    def set_password(password: str) -> None:
+        pillar.write_text(
+            "env_tag: prod\n"
+            f"docker-registries:\n  {auth_app.registry.host}:\n"
+            f"    username: {USER}\n    password: {password}\n"
+        )
+
+    set_password(PASSWORD)
+    predicted = salt.apply(test=True)
+    assert predicted["result"] is None, predicted["comment"]
+    deployed = salt.apply()
+    assert deployed["result"] is True, deployed["comment"]
+    assert wait_http(auth_app.port, "v1") == "v1"
+    before = inspect(auth_app.name)
+
+    auth_app.publish("v2")
+    set_password(WRONG)
+    for test in (True, False):
+        failed = salt.apply(test=test)
+        assert failed["result"] is False
+        assert "refused access" in failed["comment"]
+        assert failed["changes"] == {}
+        assert_no_secret(failed)
+    assert inspect(auth_app.name)["Id"] == before["Id"]
+    # Salt puts the log file under root_dir.
+    (log,) = salt.root.rglob("minion.log")
+    assert "docker_deploy" in log.read_text(), "the debug log was not written"
+    assert_no_secret(predicted, deployed, log.read_text())
