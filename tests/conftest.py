@@ -118,3 +118,12 @@ def app(bed, registry, images):
         yield application
     finally:
         application.remove()
+
+
+def pytest_report_header(config):
+    try:
+        import salt.version
+
+        return f"salt: {salt.version.__version__}"
+    except ImportError:
+        return "salt: not installed"
