@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,30 @@ SHOWN = (
 def show(title: str, result: dict) -> None:
     print(f"\n--- {title}")
     print(json.dumps({k: result[k] for k in SHOWN}, indent=2))
+
+
+EXAMPLE = Path(__file__).resolve().parent / "salt"
+
+
+def salt_call_setup(root: Path, pillar: dict) -> Path:
+    """A masterless minion whose file_roots are examples/salt as shipped."""
+    (root / "conf").mkdir(parents=True)
+    (root / "pillar").mkdir()
+    (root / "conf" / "minion").write_text(
+        f"id: demo\nroot_dir: {root}/run\nfile_client: local\n"
+        f"file_roots: {{base: [{EXAMPLE}/states]}}\npillar_roots: {{base: [{root}/pillar]}}\n"
+    )
+    (root / "pillar" / "top.sls").write_text((EXAMPLE / "pillar" / "top.sls").read_text())
+    (root / "pillar" / "webapp.sls").write_text(json.dumps({"webapp": pillar}))
+    return root / "conf"
+
+
+def salt_apply(conf: Path, title: str, *args: str) -> None:
+    print(f"\n--- salt-call --local state.apply {' '.join(args)}  ({title})", flush=True)
+    salt_call = Path(sys.executable).parent / "salt-call"
+    subprocess.run(
+        [salt_call, "--local", "-c", conf, "state.apply", *args], check=True
+    )
 
 
 def main() -> int:
@@ -77,7 +102,31 @@ def main() -> int:
         noop_ms = (time.perf_counter() - started) * 1000 / calls
         print(f"\nno-op redeploy(pull=False): {noop_ms:.2f} ms per call ({calls} calls)")
         ok = (first["action"], second["action"], third["action"]) == ("created", "replaced", "none")
-        print("demo:", "OK" if ok else "UNEXPECTED RESULT")
+
+        # The same flow through Salt, with the example state of examples/salt.
+        print("\n=== through Salt: examples/salt/states/webapp.sls, tag from pillar (qa)")
+        salt_name, salt_port = f"{name}-salt", free_port()
+        bed.publish(registry, f"saltext-demo-{bed.run_id}/web:v1", "demo/web", "qa")
+        conf = salt_call_setup(
+            bed.workdir / "salt",
+            {
+                "name": salt_name,
+                "image": f"{registry.host}/demo/web",
+                "env": "qa",
+                "bind": "127.0.0.1",
+                "port": salt_port,
+                "labels": bed.labels,
+            },
+        )
+        salt_apply(conf, "first deploy")
+        print(f"HTTP answers: {wait_http(salt_port, 'v1')}")
+        bed.publish(registry, f"saltext-demo-{bed.run_id}/web:v2", "demo/web", "qa")
+        salt_apply(conf, "v2 pushed: what would change?", "test=True")
+        salt_apply(conf, "v2 pushed")
+        print(f"HTTP answers: {wait_http(salt_port, 'v2')}")
+        salt_apply(conf, "nothing changed")
+        ok = ok and wait_http(salt_port, "v2") == "v2"
+        print("\ndemo:", "OK" if ok else "UNEXPECTED RESULT")
         return 0 if ok else 1
     finally:
         registry.stop()

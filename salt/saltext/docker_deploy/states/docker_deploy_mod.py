@@ -111,6 +111,9 @@ def _predict(ret, name, reference, pull, auth, force, spec):
     if assumed_image is not None:
         ret["changes"]["image"]["new"] = f"{reference} now {assumed_image} in the registry"
     ret["comment"] = predicted["comment"].replace("would be ", "would have to be ", 1)
+    if assumed_image is not None:
+        # The registry gives a manifest digest, not yet an image ID: say which it is.
+        ret["comment"] = ret["comment"].replace("tag now", "registry digest now", 1)
     return ret
 
 
