@@ -53,9 +53,7 @@ def salt_call_setup(root: Path, pillar: dict) -> Path:
 def salt_apply(conf: Path, title: str, *args: str) -> None:
     print(f"\n--- salt-call --local state.apply {' '.join(args)}  ({title})", flush=True)
     salt_call = Path(sys.executable).parent / "salt-call"
-    subprocess.run(
-        [salt_call, "--local", "-c", conf, "state.apply", *args], check=True
-    )
+    subprocess.run([salt_call, "--local", "-c", conf, "state.apply", *args], check=True)
 
 
 def main() -> int:
