@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed import docker, inspect, wait_http
+from testbed import docker, free_port, inspect, wait_http
 
 SALT_CALL = Path(sys.executable).parent / "salt-call"
 
@@ -178,3 +178,65 @@ def test_the_example_state_deploys_the_environment_tag(app, salt):
     assert "APP_ENV=qa" in inspect(app.name)["Config"]["Env"]
     assert inspect(app.name)["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert highstate()["changes"] == {}
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "salt" / "saltext" / "docker_deploy"
+MARKER = """
+
+def loaded_from(name="x", **kwargs):  # appended by the test: which copy did Salt load?
+    return {marker}
+"""
+
+
+def test_modules_copied_into_file_roots_are_loaded_and_work(app, salt):
+    """The second way to install: `_modules` / `_states` in file_roots plus saltutil.sync_all.
+    A marker function appended to the copies tells which file Salt actually loaded."""
+    app.publish("v1")
+    salt.write_state()
+    for kind, target in (("modules", "_modules"), ("states", "_states")):
+        folder = salt.root / "states" / target
+        folder.mkdir()
+        source = (PACKAGE / kind / "docker_deploy_mod.py").read_text()
+        marker = (
+            "__file__"
+            if kind == "modules"
+            else '{"name": name, "result": True, "changes": {}, "comment": __file__}'
+        )
+        (folder / "docker_deploy_mod.py").write_text(source + MARKER.format(marker=marker))
+
+    base = [str(SALT_CALL), "--local", "-c", str(salt.root / "conf"), "--out=json"]
+
+    def call(*args: str):
+        proc = subprocess.run(
+            [*base, *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        return json.loads(proc.stdout)["local"]
+
+    synced = call("saltutil.sync_all")
+    assert "modules.docker_deploy_mod" in synced["modules"]
+    assert "states.docker_deploy_mod" in synced["states"]
+    module_file = call("docker_deploy.loaded_from")
+    assert "extmods" in module_file and module_file.endswith("docker_deploy_mod.py")
+    (state,) = call("state.single", "docker_deploy.loaded_from", "name=x").values()
+    assert "extmods" in state["comment"]
+
+    deployed = salt.apply()
+    assert deployed["result"] is True, deployed["comment"]
+    assert wait_http(app.port, "v1") == "v1"
+    assert salt.apply()["changes"] == {}
+
+
+def test_test_mode_with_the_registry_unreachable_cannot_tell(app, salt):
+    app.publish("v1")
+    salt.write_state()
+    assert salt.apply()["result"] is True
+    before = inspect(app.name)
+    sls = salt.root / "states" / "app.sls"
+    sls.write_text(sls.read_text().replace(app.registry.host, f"127.0.0.1:{free_port()}"))
+    since = time.time()
+    blind = salt.apply(test=True)
+    until = time.time() + 0.3
+    assert blind["result"] is False and blind["changes"] == {}
+    assert "cannot tell" in blind["comment"] and "RegistryError" in blind["comment"]
+    assert events_about(app, since, until) == []
+    assert inspect(app.name)["State"]["StartedAt"] == before["State"]["StartedAt"]
