@@ -240,3 +240,20 @@ def test_test_mode_with_the_registry_unreachable_cannot_tell(app, salt):
     assert "cannot tell" in blind["comment"] and "RegistryError" in blind["comment"]
     assert events_about(app, since, until) == []
     assert inspect(app.name)["State"]["StartedAt"] == before["State"]["StartedAt"]
+
+
+def test_a_watch_requisite_forces_a_redeploy(app, salt):
+    app.publish("v1")
+    salt.write_state()
+    first = salt.apply()
+    assert first["result"] is True
+    salt.write_state(
+        extra="    - watch:\n        - test: config-changed\n\n"
+        "config-changed:\n  test.succeed_with_changes: []\n"
+    )
+    forced = salt.apply()
+    assert forced["result"] is True, forced["comment"]
+    assert "watch" in forced["comment"]
+    assert forced["changes"]["container_id"]["old"] == first["changes"]["container_id"]["new"]
+    assert inspect(app.name)["Id"] != first["changes"]["container_id"]["new"]
+    assert wait_http(app.port, "v1") == "v1"

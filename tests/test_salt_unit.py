@@ -6,6 +6,7 @@ The modules are loaded from their files, as Salt's loader does, with the dunders
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from unittest.mock import MagicMock
 
@@ -180,6 +181,15 @@ def test_virtual_names():
     assert load("modules").__virtual__() == "docker_deploy"
     assert load("states", {"docker_deploy.redeploy": None}).__virtual__() == "docker_deploy"
     assert load("states", {}).__virtual__()[0] is False
+
+
+def test_virtual_is_false_with_the_reason_when_the_core_cannot_be_imported(monkeypatch):
+    # A None entry in sys.modules makes `import saltext.docker_deploy` raise ImportError.
+    monkeypatch.setitem(sys.modules, "saltext.docker_deploy", None)
+    monkeypatch.setitem(sys.modules, "saltext.docker_deploy.utils", None)
+    for kind in ("modules", "states"):
+        available, reason = load(kind, {"docker_deploy.redeploy": None}).__virtual__()
+        assert available is False and "cannot be imported" in reason
 
 
 def test_clean_kwargs_and_auth_lookup():
