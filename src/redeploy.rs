@@ -139,18 +139,14 @@ pub async fn redeploy(
     };
     let current = current.map(|c| observe(&c));
     let spec_json = request.spec.canonical_json();
-    let decision = plan(
+    let decision = decide(
+        request,
         current.as_ref(),
-        &Desired {
-            image_id: &image_id,
-            spec_json: &spec_json,
-        },
-    )
-    .forced(request.force);
-    steps.record(
-        "plan",
+        &image_id,
+        &spec_json,
         started,
-        format!("{}: {}", decision.action.as_str(), decision.summary()),
+        "",
+        steps,
     );
 
     let mut outcome = Outcome {
@@ -222,22 +218,14 @@ pub async fn preview(
     };
     let current = current?.map(|c| observe(&c));
     let spec_json = request.spec.canonical_json();
-    let decision = plan(
+    let decision = decide(
+        request,
         current.as_ref(),
-        &Desired {
-            image_id: &image_id,
-            spec_json: &spec_json,
-        },
-    )
-    .forced(request.force);
-    steps.record(
-        "plan",
+        &image_id,
+        &spec_json,
         started,
-        format!(
-            "would be {}: {}",
-            decision.action.as_str(),
-            decision.summary()
-        ),
+        "would be ",
+        steps,
     );
     let outcome = Outcome {
         container_id: current.as_ref().map(|c| c.id.clone()),
@@ -255,6 +243,32 @@ pub async fn preview(
         steps,
         "would be ",
     ))
+}
+
+/// Plans against what runs (honouring `force`) and logs the decision as the `plan` step.
+fn decide(
+    request: &RedeployRequest,
+    current: Option<&Observed>,
+    image_id: &str,
+    spec_json: &str,
+    started: Instant,
+    mood: &str,
+    steps: &mut Steps<'_>,
+) -> Plan {
+    let decision = plan(
+        current,
+        &Desired {
+            image_id,
+            spec_json,
+        },
+    )
+    .forced(request.force);
+    steps.record(
+        "plan",
+        started,
+        format!("{mood}{}: {}", decision.action.as_str(), decision.summary()),
+    );
+    decision
 }
 
 #[allow(clippy::too_many_arguments)]
