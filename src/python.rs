@@ -149,6 +149,18 @@ fn report_to_py(py: Python<'_>, report: &impl Serialize) -> PyResult<Py<PyAny>> 
     Ok(to_py(py, &value)?.unbind())
 }
 
+/// Runs one core operation with the GIL released and its step lines going to `logging`, and
+/// returns its report as a dict.
+fn run_logged<R: Serialize + Send>(
+    py: Python<'_>,
+    operation: impl FnOnce(crate::LogSink) -> crate::Result<R> + Send,
+) -> PyResult<Py<PyAny>> {
+    let logger = StepLogger::new(py)?;
+    let sink = |line: &str| logger.log(line);
+    let report = py.detach(|| operation(&sink)).map_err(to_py_err)?;
+    report_to_py(py, &report)
+}
+
 fn parse_auth(auth: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Auth>> {
     let Some(auth) = auth else { return Ok(None) };
     let mut parsed = Auth::default();
@@ -200,21 +212,13 @@ impl StepLogger {
 #[pyo3(signature = (image, *, auth=None))]
 fn pull(py: Python<'_>, image: &str, auth: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
     let auth = parse_auth(auth)?;
-    let logger = StepLogger::new(py)?;
-    let sink = |line: &str| logger.log(line);
-    let report = py
-        .detach(|| crate::pull_image(image, auth.as_ref(), &sink))
-        .map_err(to_py_err)?;
-    report_to_py(py, &report)
+    run_logged(py, |sink| crate::pull_image(image, auth.as_ref(), sink))
 }
 
 /// Compare container `name` with the local tag of `image`. Read only.
 #[pyfunction]
 fn image_diff(py: Python<'_>, name: &str, image: &str) -> PyResult<Py<PyAny>> {
-    let report = py
-        .detach(|| crate::image_diff(name, image))
-        .map_err(to_py_err)?;
-    report_to_py(py, &report)
+    run_logged(py, |_| crate::image_diff(name, image))
 }
 
 /// Parses everything a redeploy needs, before the first Docker call.
@@ -253,12 +257,7 @@ fn redeploy(
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
     let request = parse_request(name, image, pull, force, auth, spec)?;
-    let logger = StepLogger::new(py)?;
-    let sink = |line: &str| logger.log(line);
-    let report = py
-        .detach(|| crate::redeploy_container(&request, &sink))
-        .map_err(to_py_err)?;
-    report_to_py(py, &report)
+    run_logged(py, |sink| crate::redeploy_container(&request, sink))
 }
 
 /// What `redeploy` would do, read only: no pull, no container created, started or stopped.
@@ -273,10 +272,9 @@ fn preview(
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
     let request = parse_request(name, image, false, force, None, spec)?;
-    let report = py
-        .detach(|| crate::preview_redeploy(&request, image_id.as_deref(), &crate::no_log))
-        .map_err(to_py_err)?;
-    report_to_py(py, &report)
+    run_logged(py, |sink| {
+        crate::preview_redeploy(&request, image_id.as_deref(), sink)
+    })
 }
 
 /// Ask the registry, without pulling, whether a pull would change the local tag.
@@ -284,23 +282,13 @@ fn preview(
 #[pyo3(signature = (image, *, auth=None))]
 fn check(py: Python<'_>, image: &str, auth: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
     let auth = parse_auth(auth)?;
-    let logger = StepLogger::new(py)?;
-    let sink = |line: &str| logger.log(line);
-    let report = py
-        .detach(|| crate::check_image(image, auth.as_ref(), &sink))
-        .map_err(to_py_err)?;
-    report_to_py(py, &report)
+    run_logged(py, |sink| crate::check_image(image, auth.as_ref(), sink))
 }
 
 /// Stop and remove the container `name`, if there is one.
 #[pyfunction]
 fn remove(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-    let logger = StepLogger::new(py)?;
-    let sink = |line: &str| logger.log(line);
-    let report = py
-        .detach(|| crate::remove_container(name, &sink))
-        .map_err(to_py_err)?;
-    report_to_py(py, &report)
+    run_logged(py, |sink| crate::remove_container(name, sink))
 }
 
 #[pymodule]
