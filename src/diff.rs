@@ -8,7 +8,7 @@ use crate::engine::{inspect_container, inspect_image};
 use crate::error::Result;
 use crate::plan::Observed;
 use crate::reference::ImageRef;
-use crate::spec::LABEL_SPEC;
+use crate::spec::{LABEL_NAME, LABEL_PREVIOUS_CONTAINER, LABEL_SPEC};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
@@ -42,6 +42,10 @@ pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
             .unwrap_or_default(),
         declared_spec: config_labels.and_then(|l| l.get(LABEL_SPEC)).cloned(),
         stop_timeout: inspect.config.as_ref().and_then(|c| c.stop_timeout),
+        owner: config_labels.and_then(|l| l.get(LABEL_NAME)).cloned(),
+        previous_container: config_labels
+            .and_then(|l| l.get(LABEL_PREVIOUS_CONTAINER))
+            .cloned(),
     }
 }
 

@@ -118,6 +118,11 @@ impl<'a> Steps<'a> {
         }
     }
 
+    /// Steps of a part of the operation (one replica), logged to the same sink.
+    pub fn child(&self, subject: impl Into<String>) -> Steps<'a> {
+        Steps::new(subject, self.sink)
+    }
+
     pub fn record(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
         let detail = detail.into();
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -20,6 +20,16 @@ pub enum Error {
     /// The new container could not be created or started; the previous one was restored.
     #[error("{0}")]
     ContainerStart(String),
+    /// The new container failed verification and the previous one was brought back; `report`
+    /// is the redeploy's report (steps, images, what runs now).
+    #[error("{message}")]
+    RolledBack {
+        message: String,
+        report: Box<serde_json::Value>,
+    },
+    /// Another redeploy of the same container held the host lock for too long.
+    #[error("{0}")]
+    LockTimeout(String),
     /// Any other failure of the Engine.
     #[error("{0}")]
     Docker(String),
@@ -36,8 +46,18 @@ impl Error {
             Error::Registry(m) => Error::Registry(f(m)),
             Error::InvalidSpec(m) => Error::InvalidSpec(f(m)),
             Error::ContainerStart(m) => Error::ContainerStart(f(m)),
+            Error::RolledBack { message, report } => Error::RolledBack {
+                message: f(message),
+                report,
+            },
+            Error::LockTimeout(m) => Error::LockTimeout(f(m)),
             Error::Docker(m) => Error::Docker(f(m)),
         }
+    }
+
+    /// The same kind of error with its message rewritten (for other modules).
+    pub fn map_message_pub(self, f: impl FnOnce(String) -> String) -> Error {
+        self.map_message(f)
     }
 
     /// The same error with `context` (say, the container a pull was for) put in front.
@@ -62,6 +82,8 @@ impl Error {
             Error::Registry(_) => "RegistryError",
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::ContainerStart(_) => "ContainerStartError",
+            Error::RolledBack { .. } => "RolledBack",
+            Error::LockTimeout(_) => "LockTimeout",
             Error::Docker(_) => "DeployError",
         }
     }

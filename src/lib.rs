@@ -2,17 +2,21 @@
 //!
 //! The flow, one module per step: [`reference`] parses the image, [`spec`] the declared
 //! configuration; [`pull`] moves the local tag; [`diff`] compares what runs with the tag;
-//! [`check`] asks the registry without pulling; [`plan`] decides (pure); [`redeploy`] applies the decision in an order that never loses the
-//! running container. [`engine`] is the edge to the Docker Engine.
+//! [`check`] asks the registry without pulling; [`plan`] decides what to do (pure);
+//! [`converge`] turns the decision into steps that survive a kill at any point, and undoes them
+//! on failure (pure, over an engine trait); [`redeploy`] runs them on the Docker Engine,
+//! health-gated, under a host [`lock`]. [`engine`] is the edge to the Docker Engine.
 //!
 //! The functions at this level are the blocking entry points the Python binding wraps: each
 //! parses its input before any Docker call, then runs on its own runtime (see
 //! [`engine::block_on`] for why).
 
 pub mod check;
+pub mod converge;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod lock;
 pub mod plan;
 pub mod pull;
 pub mod redeploy;
@@ -23,11 +27,14 @@ pub mod spec;
 mod python;
 
 pub use check::CheckReport;
+pub use converge::Strategy;
 pub use diff::DiffReport;
 pub use engine::{no_log, LogSink, Step};
 pub use error::{Error, Result};
 pub use pull::{Auth, PullReport};
-pub use redeploy::{RedeployReport, RedeployRequest, RemoveReport};
+pub use redeploy::{
+    RedeployReport, RedeployRequest, RemoveReport, ReplicasReport, RollbackOptions, Verification,
+};
 pub use reference::ImageRef;
 pub use spec::ContainerSpec;
 
@@ -62,6 +69,33 @@ pub fn redeploy_container(request: &RedeployRequest, log: LogSink) -> Result<Red
     })
 }
 
+/// Keeps `request.name-1` .. `-count` on the declared image, one replica at a time.
+pub fn redeploy_replicas(
+    request: &RedeployRequest,
+    count: u32,
+    log: LogSink,
+) -> Result<ReplicasReport> {
+    block_on(async {
+        let docker = connect(&format!("container {:?}", request.name)).await?;
+        let mut steps = Steps::new(request.name.clone(), log);
+        redeploy::redeploy_replicas(&docker, request, count, &mut steps).await
+    })
+}
+
+/// Brings back the image that ran under `name` before its last redeploy.
+pub fn rollback_container(
+    name: &str,
+    options: RollbackOptions,
+    log: LogSink,
+) -> Result<RedeployReport> {
+    redeploy::validate_container_name(name)?;
+    block_on(async {
+        let docker = connect(&format!("container {name:?}")).await?;
+        let mut steps = Steps::new(name, log);
+        redeploy::rollback(&docker, name, options, &mut steps).await
+    })
+}
+
 /// Asks the registry for the tag's digest, without pulling: would a pull change the local tag?
 pub fn check_image(image: &str, auth: Option<&Auth>, log: LogSink) -> Result<CheckReport> {
     let image = ImageRef::parse(image)?;
@@ -82,6 +116,20 @@ pub fn preview_redeploy(
         let docker = connect(&format!("container {:?}", request.name)).await?;
         let mut steps = Steps::new(request.name.clone(), log);
         redeploy::preview(&docker, request, assume_image_id, &mut steps).await
+    })
+}
+
+/// What [`redeploy_replicas`] would do, read only.
+pub fn preview_replicas(
+    request: &RedeployRequest,
+    count: u32,
+    assume_image_id: Option<&str>,
+    log: LogSink,
+) -> Result<ReplicasReport> {
+    block_on(async {
+        let docker = connect(&format!("container {:?}", request.name)).await?;
+        let mut steps = Steps::new(request.name.clone(), log);
+        redeploy::preview_replicas(&docker, request, count, assume_image_id, &mut steps).await
     })
 }
 

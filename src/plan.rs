@@ -17,6 +17,11 @@ pub struct Observed {
     pub declared_spec: Option<String>,
     /// Seconds the Engine waits after the stop signal before killing (`None`: its default, 10).
     pub stop_timeout: Option<i64>,
+    /// The name the container was declared for (our label); `None` when we did not create it.
+    pub owner: Option<String>,
+    /// The ID of the container this one replaced (our label), which links a new container to
+    /// the backup an interrupted redeploy left.
+    pub previous_container: Option<String>,
 }
 
 /// What is declared.
@@ -224,6 +229,8 @@ mod tests {
             status: status.into(),
             declared_spec: spec.map(String::from),
             stop_timeout: None,
+            owner: None,
+            previous_container: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The Python face, `saltext.docker_deploy._core`: argument conversion, the GIL released around
 //! every Docker call, core errors mapped to one exception hierarchy, step lines to `logging`.
 
+use std::time::Duration;
+
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -8,9 +10,10 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::converge::Strategy;
 use crate::error::Error;
 use crate::pull::Auth;
-use crate::redeploy::RedeployRequest;
+use crate::redeploy::{RedeployRequest, RollbackOptions, Verification};
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
 
@@ -50,13 +53,34 @@ create_exception!(
     saltext.docker_deploy,
     ContainerStartError,
     DeployError,
-    "The new container could not be created or started; the previous one was restored."
+    "The new container could not be created, started or verified; the previous one was restored."
+);
+create_exception!(
+    saltext.docker_deploy,
+    RolledBack,
+    ContainerStartError,
+    "The new container failed verification and the previous one runs again; `.report` has the details."
+);
+create_exception!(
+    saltext.docker_deploy,
+    LockTimeout,
+    DeployError,
+    "Another redeploy of the same container held the host lock past `lock_timeout`."
 );
 
 /// The one place core errors become Python exceptions.
 fn to_py_err(err: Error) -> PyErr {
     let message = err.to_string();
     match err {
+        Error::RolledBack { report, .. } => Python::attach(|py| {
+            let err = RolledBack::new_err(message);
+            // The report rides on the exception, as `err.report`.
+            if let Ok(report) = to_py(py, &report) {
+                let _ = err.value(py).setattr("report", report);
+            }
+            err
+        }),
+        Error::LockTimeout(_) => LockTimeout::new_err(message),
         Error::DockerUnavailable(_) => DockerUnavailable::new_err(message),
         Error::ImageNotFound(_) => ImageNotFound::new_err(message),
         Error::Registry(_) => RegistryError::new_err(message),
@@ -221,6 +245,45 @@ fn image_diff(py: Python<'_>, name: &str, image: &str) -> PyResult<Py<PyAny>> {
     run_logged(py, |_| crate::image_diff(name, image))
 }
 
+/// How a redeploy goes, beyond what is deployed.
+struct Options {
+    strategy: Strategy,
+    verification: Verification,
+    rollback: bool,
+    lock_timeout: Duration,
+    keep_images: Option<u32>,
+}
+
+fn seconds(what: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        invalid(format!(
+            "{what} must be a number of seconds >= 0, got {value}; nothing was changed"
+        ))
+    })
+}
+
+impl Options {
+    fn parse(
+        strategy: &str,
+        health_timeout: f64,
+        min_uptime: f64,
+        rollback: bool,
+        lock_timeout: f64,
+        keep_images: Option<u32>,
+    ) -> PyResult<Options> {
+        Ok(Options {
+            strategy: Strategy::parse(strategy).map_err(to_py_err)?,
+            verification: Verification {
+                health_timeout: seconds("health_timeout", health_timeout)?,
+                min_uptime: seconds("min_uptime", min_uptime)?,
+            },
+            rollback,
+            lock_timeout: seconds("lock_timeout", lock_timeout)?,
+            keep_images,
+        })
+    }
+}
+
 /// Parses everything a redeploy needs, before the first Docker call.
 fn parse_request(
     name: &str,
@@ -229,6 +292,7 @@ fn parse_request(
     force: bool,
     auth: Option<&Bound<'_, PyDict>>,
     spec: Option<&Bound<'_, PyDict>>,
+    options: Options,
 ) -> PyResult<RedeployRequest> {
     let mut keywords = Map::new();
     for (keyword, value) in spec.into_iter().flat_map(|spec| spec.iter()) {
@@ -241,12 +305,24 @@ fn parse_request(
     let mut request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)
         .map_err(to_py_err)?;
     request.force = force;
+    request.strategy = options.strategy;
+    request.verification = options.verification;
+    request.rollback = options.rollback;
+    request.lock_timeout = options.lock_timeout;
+    request.keep_images = options.keep_images;
     Ok(request)
 }
 
-/// Pull, compare and, only when the image ID or the declared spec differs, replace the container.
+/// Pull, compare and, only when the image ID or the declared spec differs, replace the
+/// container, health-gated, rolling back when the new one fails. With `replicas=N`, keep
+/// `name-1` .. `name-N` so, one at a time.
 #[pyfunction]
-#[pyo3(signature = (name, image, *, pull=true, force=false, auth=None, **spec))]
+#[pyo3(signature = (
+    name, image, *, pull=true, force=false, auth=None, strategy="create-first",
+    health_timeout=60.0, min_uptime=2.0, rollback=true, lock_timeout=300.0, keep_images=None,
+    replicas=None, **spec
+))]
+#[allow(clippy::too_many_arguments)]
 fn redeploy(
     py: Python<'_>,
     name: &str,
@@ -254,27 +330,87 @@ fn redeploy(
     pull: bool,
     force: bool,
     auth: Option<&Bound<'_, PyDict>>,
+    strategy: &str,
+    health_timeout: f64,
+    min_uptime: f64,
+    rollback: bool,
+    lock_timeout: f64,
+    keep_images: Option<u32>,
+    replicas: Option<u32>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let request = parse_request(name, image, pull, force, auth, spec)?;
-    run_logged(py, |sink| crate::redeploy_container(&request, sink))
+    let options = Options::parse(
+        strategy,
+        health_timeout,
+        min_uptime,
+        rollback,
+        lock_timeout,
+        keep_images,
+    )?;
+    let request = parse_request(name, image, pull, force, auth, spec, options)?;
+    match replicas {
+        Some(count) => run_logged(py, |sink| crate::redeploy_replicas(&request, count, sink)),
+        None => run_logged(py, |sink| crate::redeploy_container(&request, sink)),
+    }
+}
+
+/// Go back to the image that ran under `name` before its last redeploy, verified.
+#[pyfunction]
+#[pyo3(signature = (
+    name, *, strategy="create-first", health_timeout=60.0, min_uptime=2.0, lock_timeout=300.0
+))]
+fn rollback(
+    py: Python<'_>,
+    name: &str,
+    strategy: &str,
+    health_timeout: f64,
+    min_uptime: f64,
+    lock_timeout: f64,
+) -> PyResult<Py<PyAny>> {
+    let parsed = Options::parse(
+        strategy,
+        health_timeout,
+        min_uptime,
+        true,
+        lock_timeout,
+        None,
+    )?;
+    let options = RollbackOptions {
+        strategy: parsed.strategy,
+        verification: parsed.verification,
+        lock_timeout: parsed.lock_timeout,
+    };
+    run_logged(py, |sink| crate::rollback_container(name, options, sink))
 }
 
 /// What `redeploy` would do, read only: no pull, no container created, started or stopped.
 #[pyfunction]
-#[pyo3(signature = (name, image, *, image_id=None, force=false, **spec))]
+#[pyo3(signature = (
+    name, image, *, image_id=None, force=false, strategy="create-first", replicas=None, **spec
+))]
+#[allow(clippy::too_many_arguments)]
 fn preview(
     py: Python<'_>,
     name: &str,
     image: &str,
     image_id: Option<String>,
     force: bool,
+    strategy: &str,
+    replicas: Option<u32>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let request = parse_request(name, image, false, force, None, spec)?;
-    run_logged(py, |sink| {
-        crate::preview_redeploy(&request, image_id.as_deref(), sink)
-    })
+    let options = Options::parse(strategy, 60.0, 2.0, true, 300.0, None)?;
+    let request = parse_request(name, image, false, force, None, spec, options)?;
+    let assume = image_id.as_deref();
+    match replicas {
+        Some(count) => run_logged(py, |sink| {
+            crate::preview_replicas(&request, count, assume, sink)
+        }),
+        None => run_logged(py, |sink| {
+            request.validate()?;
+            crate::preview_redeploy(&request, assume, sink)
+        }),
+    }
 }
 
 /// Ask the registry, without pulling, whether a pull would change the local tag.
@@ -300,12 +436,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preview, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(remove, m)?)?;
+    m.add_function(wrap_pyfunction!(rollback, m)?)?;
     m.add("DeployError", py.get_type::<DeployError>())?;
     m.add("DockerUnavailable", py.get_type::<DockerUnavailable>())?;
     m.add("ImageNotFound", py.get_type::<ImageNotFound>())?;
     m.add("RegistryError", py.get_type::<RegistryError>())?;
     m.add("InvalidSpec", py.get_type::<InvalidSpec>())?;
     m.add("ContainerStartError", py.get_type::<ContainerStartError>())?;
+    m.add("RolledBack", py.get_type::<RolledBack>())?;
+    m.add("LockTimeout", py.get_type::<LockTimeout>())?;
+    m.add("STRATEGIES", crate::converge::Strategy::NAMES.to_vec())?;
     m.add("SPEC_KEYWORDS", crate::spec::KEYWORDS.to_vec())?;
     Ok(())
 }

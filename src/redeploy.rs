@@ -1,33 +1,58 @@
-//! The whole flow for one container: pull -> observe -> plan -> apply.
+//! The whole flow for one container: pull -> lock -> observe -> recover -> plan -> apply ->
+//! verify, and the report of it.
 //!
-//! Apply keeps the old container until the new one runs: the new container is created under a
-//! temporary name while the old one serves; the old one is stopped and moved aside under a
-//! backup name; the new one takes the name and starts; only then is the backup removed. Any
-//! failure on the way removes the new container and brings the old one back as it was.
+//! The order of the containers' steps, the recovery of an interrupted run and the rollback of a
+//! failed one are decided in [`crate::converge`]; this module carries them out on the Docker
+//! Engine ([`DockerEngine`]), verifies new containers (healthy, or running without restarts
+//! for `min_uptime`), and adds what surrounds a redeploy: the pull, the host lock, pruning old
+//! images, `rollback()` and rolling replicas.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, NetworkConnectRequest};
+use bollard::models::NetworkConnectRequest;
+use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectNetworkOptions, RemoveContainerOptions, RenameContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptions, InspectNetworkOptions, ListContainersOptions, ListImagesOptions,
+    RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::converge::{
+    converge, recover, Converged, Engine, FailKind, Failed, Fault, Recovery, Scene, Settings, Slot,
+    Strategy,
+};
 use crate::diff::observe;
 use crate::engine::{inspect_container, inspect_image, Step, Steps};
 use crate::error::{EngineFault, Error, Result};
+use crate::lock;
 use crate::plan::{plan, short_id, spec_diff, Action, Desired, Observed, Plan, Reason};
 use crate::pull::{pull, Auth, PullReport};
 use crate::reference::ImageRef;
-use crate::spec::{ContainerSpec, LABEL_IMAGE, LABEL_NAME, LABEL_PREVIOUS_IMAGE, LABEL_SPEC};
+use crate::spec::{
+    ContainerSpec, LABEL_IMAGE, LABEL_NAME, LABEL_PREVIOUS_CONTAINER, LABEL_PREVIOUS_IMAGE,
+    LABEL_REPLICA_OF, LABEL_ROLE, LABEL_SPEC,
+};
 
-/// Suffix of the new container while the old one still holds the name.
-pub const TEMPORARY_SUFFIX: &str = ".deploy-new";
-/// Suffix of the old container while the new one starts under the name.
-pub const BACKUP_SUFFIX: &str = ".deploy-old";
+/// When a new container counts as working.
+#[derive(Debug, Clone, Copy)]
+pub struct Verification {
+    /// With a HEALTHCHECK (the image's or the spec's): how long to wait for `healthy`.
+    pub health_timeout: Duration,
+    /// Without one: how long it must stay running without a restart.
+    pub min_uptime: Duration,
+}
+
+impl Default for Verification {
+    fn default() -> Self {
+        Verification {
+            health_timeout: Duration::from_secs(60),
+            min_uptime: Duration::from_secs(2),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RedeployRequest {
@@ -38,10 +63,23 @@ pub struct RedeployRequest {
     pub auth: Option<Auth>,
     /// Replace the container even when nothing differs (Salt's `watch` requisite).
     pub force: bool,
+    pub strategy: Strategy,
+    /// Bring the previous container back when the new one fails (default). `false` keeps the
+    /// failed container for inspection and the previous one stopped.
+    pub rollback: bool,
+    pub verification: Verification,
+    /// How long to wait for another redeploy of the same container on this host.
+    pub lock_timeout: Duration,
+    /// After a success, remove images of the repository beyond the newest N (never one in use).
+    pub keep_images: Option<u32>,
+    /// Deploy this image ID rather than the tag's (`rollback`, replicas after one pull).
+    pub image_id: Option<String>,
+    /// The replica set this container belongs to.
+    pub replica_of: Option<String>,
 }
 
 impl RedeployRequest {
-    /// Validates the name; the image and spec arrive parsed.
+    /// Validates the name; the image and spec arrive parsed. Everything else has its default.
     pub fn new(
         name: &str,
         image: ImageRef,
@@ -57,7 +95,37 @@ impl RedeployRequest {
             pull,
             auth,
             force: false,
+            strategy: Strategy::default(),
+            rollback: true,
+            verification: Verification::default(),
+            lock_timeout: Duration::from_secs(300),
+            keep_images: None,
+            image_id: None,
+            replica_of: None,
         })
+    }
+
+    /// Checks what can be checked before any Docker call.
+    pub fn validate(&self) -> Result<()> {
+        validate_container_name(&self.name)?;
+        let fixed = self.spec.fixed_host_ports();
+        if self.strategy == Strategy::StartFirst && !fixed.is_empty() {
+            return Err(Error::InvalidSpec(format!(
+                "container {:?}: strategy \"start-first\" runs the new container beside the old \
+                 one, but host port(s) {} can be held by only one of them; use \"create-first\" \
+                 or publish without a fixed host port; nothing was changed",
+                self.name,
+                fixed.join(", ")
+            )));
+        }
+        if self.keep_images == Some(0) {
+            return Err(Error::InvalidSpec(format!(
+                "container {:?}: keep_images must be at least 1 (the image in use is always \
+                 kept); nothing was changed",
+                self.name
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -81,11 +149,12 @@ pub fn validate_container_name(name: &str) -> Result<()> {
 pub struct RedeployReport {
     pub name: String,
     pub image: String,
-    /// `none`, `created`, `replaced` or `started`.
+    /// `none`, `created`, `replaced`, `started`, or (in a `RolledBack` error) `rolled-back`.
     pub action: &'static str,
     /// What changed, each as `{old, new}`; empty exactly when `action == "none"`.
     pub changes: Map<String, Value>,
     pub container_id: Option<String>,
+    /// The image the name was meant to run (the new image).
     pub image_id: String,
     /// The image ID of the container that was under the name before; `None` when there was none.
     pub previous_image_id: Option<String>,
@@ -95,11 +164,51 @@ pub struct RedeployReport {
     pub comment: String,
     /// The pull report, when the call pulled.
     pub pull: Option<PullReport>,
-    /// From the old container stopping to the new one running, when a container was replaced.
+    /// From the old container stopping to the new one running, when a container was replaced
+    /// (0 with `start-first`: the new one ran before the old one stopped).
     pub downtime_ms: Option<f64>,
+    pub strategy: &'static str,
+    /// What an interrupted earlier run had left, and how it was put right.
+    pub recovered: Option<String>,
+    /// Images removed by `keep_images`.
+    pub removed_images: Vec<String>,
     pub steps: Vec<Step>,
     /// Problems after success that need an operator's eye (a backup that could not be removed).
     pub warnings: Vec<String>,
+}
+
+/// Test-only pause points: `SALTEXT_DOCKER_DEPLOY_PAUSE_AFTER=<step>[:<n>]` (say `stop` or
+/// `rename:2`) makes the process write `SALTEXT_DOCKER_DEPLOY_PAUSE_FILE` and sleep after the
+/// n-th step of that name, so a test can kill -9 it exactly there.
+struct PausePoint {
+    step: String,
+    nth: usize,
+    seen: usize,
+}
+
+impl PausePoint {
+    fn from_env() -> Option<PausePoint> {
+        let spec = std::env::var("SALTEXT_DOCKER_DEPLOY_PAUSE_AFTER").ok()?;
+        let (step, nth) = match spec.split_once(':') {
+            Some((step, n)) => (step.to_string(), n.parse().unwrap_or(1)),
+            None => (spec, 1),
+        };
+        Some(PausePoint { step, nth, seen: 0 })
+    }
+
+    fn after(&mut self, step: &str) {
+        if step != self.step {
+            return;
+        }
+        self.seen += 1;
+        if self.seen == self.nth {
+            if let Some(file) = std::env::var_os("SALTEXT_DOCKER_DEPLOY_PAUSE_FILE") {
+                let _ = std::fs::write(file, format!("{step}:{}", self.nth));
+            }
+            // Blocks the whole runtime on purpose: nothing may happen until the kill.
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
 }
 
 /// Runs the flow. `steps` receives one line per step.
@@ -108,82 +217,189 @@ pub async fn redeploy(
     request: &RedeployRequest,
     steps: &mut Steps<'_>,
 ) -> Result<RedeployReport> {
+    request.validate()?;
     let name = &request.name;
     let image = &request.image;
-
     let untouched = format!("container {name:?} was left as it was");
-    // The plan step's time covers reading the container (and the tag, without a pull).
-    let mut started = Instant::now();
-    let (pulled, image_id, current) = if request.pull {
-        let pulled = pull(docker, image, request.auth.as_ref(), steps)
-            .await
-            .map_err(|e| e.context(&format!("container {name:?}")))?;
-        started = Instant::now();
-        let current = inspect_container(docker, name, &untouched).await?;
-        let image_id = pulled.id.clone();
-        (Some(pulled), image_id, current)
-    } else {
-        // Nothing to wait for: read the tag and the container at once.
-        let local_name = image.local_name();
-        let (local, current) = tokio::join!(
-            inspect_image(docker, &local_name, &untouched),
-            inspect_container(docker, name, &untouched),
-        );
-        let image_id = local?.and_then(|i| i.id).ok_or_else(|| {
-            Error::ImageNotFound(format!(
-                "image {image} is not on this host and pull=False; container {name:?} was \
-                 left as it was"
-            ))
-        })?;
-        (None, image_id, current?)
-    };
-    let current = current.map(|c| observe(&c));
-    let spec_json = request.spec.canonical_json();
-    let decision = decide(
-        request,
-        current.as_ref(),
-        &image_id,
-        &spec_json,
-        started,
-        "",
-        steps,
-    );
 
-    let mut outcome = Outcome {
-        container_id: current.as_ref().map(|c| c.id.clone()),
-        downtime_ms: None,
-        warnings: Vec::new(),
+    // The pull needs no lock: it only moves the local tag, and two pulls of a tag agree.
+    let pulled = match (&request.image_id, request.pull) {
+        (None, true) => Some(
+            pull(docker, image, request.auth.as_ref(), steps)
+                .await
+                .map_err(|e| e.context(&format!("container {name:?}")))?,
+        ),
+        _ => None,
     };
-    let apply = Apply {
+    let started = Instant::now();
+    let held = lock::acquire(name, request.lock_timeout).await?;
+    if held.waited > Duration::from_millis(100) {
+        steps.record(
+            "lock",
+            started,
+            format!("waited for another redeploy of {name:?}"),
+        );
+    }
+    // The image after the lock: a run that waited deploys what the tag says now.
+    let image_id = match (&request.image_id, &pulled) {
+        (Some(id), _) => id.clone(),
+        (None, Some(pulled)) => pulled.id.clone(),
+        (None, None) => {
+            let local = inspect_image(docker, &image.local_name(), &untouched).await?;
+            local.and_then(|i| i.id).ok_or_else(|| {
+                Error::ImageNotFound(format!(
+                    "image {image} is not on this host and pull=False; container {name:?} was \
+                     left as it was"
+                ))
+            })?
+        }
+    };
+
+    let spec_json = request.spec.canonical_json();
+    let desired = Desired {
+        image_id: &image_id,
+        spec_json: &spec_json,
+    };
+    let settings = Settings {
+        strategy: request.strategy,
+        rollback: request.rollback,
+        force: request.force,
+    };
+    let mut engine = DockerEngine {
         docker,
         request,
         image_id: &image_id,
         spec_json: &spec_json,
+        steps,
+        stop_timeouts: HashMap::new(),
+        pause: PausePoint::from_env(),
     };
-    match decision.action {
-        Action::None => {}
-        Action::Create => {
-            apply.refuse_orphaned_backup(&untouched).await?;
-            outcome.container_id = Some(apply.create_and_start(steps).await?);
+    let result = converge(&mut engine, name, &desired, settings).await;
+    let steps = engine.steps;
+    match result {
+        Ok(done) => {
+            let mut removed_images = Vec::new();
+            let mut warnings = done.warnings.clone();
+            if let Some(keep) = request.keep_images {
+                let (removed, failed) = prune_images(docker, image, keep, steps).await;
+                removed_images = removed;
+                warnings.extend(failed);
+            }
+            drop(held);
+            let mut report =
+                converged_report(request, done, image_id.clone(), &spec_json, pulled, steps);
+            report.removed_images = removed_images;
+            report.warnings = warnings;
+            Ok(report)
         }
-        Action::Start => {
-            let current = current
-                .as_ref()
-                .expect("start is planned for an existing container");
-            apply.start_existing(current, steps).await?;
-        }
-        Action::Replace => {
-            let current = current
-                .as_ref()
-                .expect("replace is planned for an existing container");
-            outcome = apply.replace(current, steps).await?;
-        }
+        Err(failed) => Err(failure_error(
+            request,
+            failed,
+            image_id.clone(),
+            &spec_json,
+            pulled,
+            steps,
+        )),
     }
-    Ok(report(
-        request, current, decision, image_id, &spec_json, pulled, outcome, steps, "",
-    ))
 }
 
+fn converged_report(
+    request: &RedeployRequest,
+    done: Converged,
+    image_id: String,
+    spec_json: &str,
+    pulled: Option<PullReport>,
+    steps: &Steps<'_>,
+) -> RedeployReport {
+    let outcome = Outcome {
+        container_id: done.container_id,
+        downtime_ms: done.downtime_ms,
+        warnings: done.warnings,
+    };
+    let mut report = report(
+        request,
+        done.current,
+        done.plan,
+        image_id,
+        spec_json,
+        pulled,
+        outcome,
+        steps,
+        "",
+    );
+    if let Some(what) = &done.recovered {
+        report.comment = format!(
+            "recovered an interrupted redeploy ({what}); {}",
+            report.comment
+        );
+        report
+            .changes
+            .insert("recovered".into(), Value::String(what.clone()));
+    }
+    report.recovered = done.recovered;
+    report
+}
+
+/// The error a failed converge surfaces as, with what runs now.
+fn failure_error(
+    request: &RedeployRequest,
+    failed: Box<Failed>,
+    image_id: String,
+    spec_json: &str,
+    pulled: Option<PullReport>,
+    steps: &Steps<'_>,
+) -> Error {
+    let name = &request.name;
+    let image = &request.image;
+    let Failed {
+        why, state, kind, ..
+    } = &*failed;
+    match kind {
+        FailKind::Refused => Error::Docker(why.clone()),
+        FailKind::Unreachable => Error::DockerUnavailable(format!(
+            "container {name:?}: cannot reach the Docker Engine ({why}); {state}"
+        )),
+        FailKind::Failed => Error::ContainerStart(format!(
+            "container {name:?}: image {image} ({}) failed: {why}; {state}",
+            short_id(&image_id)
+        )),
+        FailKind::RolledBack => {
+            let message = format!(
+                "container {name:?}: image {image} ({}) failed: {why}; rolled back: {state}",
+                short_id(&image_id)
+            );
+            let decision = failed.plan.clone().unwrap_or(Plan {
+                action: Action::Replace,
+                reasons: vec![],
+            });
+            let running = failed.current.clone();
+            let mut report = report(
+                request,
+                running.clone(),
+                decision,
+                image_id,
+                spec_json,
+                pulled,
+                Outcome {
+                    container_id: running.as_ref().map(|c| c.id.clone()),
+                    downtime_ms: None,
+                    warnings: vec![],
+                },
+                steps,
+                "",
+            );
+            report.action = "rolled-back";
+            report.comment = message.clone();
+            report.changes = Map::new();
+            report.recovered = failed.recovered;
+            let report = serde_json::to_value(&report).unwrap_or(Value::Null);
+            Error::RolledBack {
+                message,
+                report: Box::new(report),
+            }
+        }
+    }
+}
 /// What [`redeploy`] would do, read only: no pull and no call that changes anything.
 /// `assume_image_id` is the image the tag is about to point at (a registry digest from a
 /// check); by default the local tag's image.
@@ -198,14 +414,14 @@ pub async fn preview(
     let untouched = "nothing was changed";
     let started = Instant::now();
     let local_name = image.local_name();
-    let (local, current) = tokio::join!(
+    let (local, scene) = tokio::join!(
         async {
             match assume_image_id {
                 Some(_) => Ok(None),
                 None => inspect_image(docker, &local_name, untouched).await,
             }
         },
-        inspect_container(docker, name, untouched),
+        read_scene(docker, name, untouched),
     );
     let image_id = match assume_image_id {
         Some(id) => id.to_string(),
@@ -216,7 +432,31 @@ pub async fn preview(
             ))
         })?,
     };
-    let current = current?.map(|c| observe(&c));
+    let scene = scene?;
+    let spec_json = request.spec.canonical_json();
+    // An interrupted run's leftovers are recovered first; plan against what that leaves.
+    let desired = Desired {
+        image_id: &image_id,
+        spec_json: &spec_json,
+    };
+    let (current, recovering) = match recover(name, &scene, Some(&desired), true) {
+        Recovery::Nothing => (scene.primary, None),
+        Recovery::Refuse(why) => return Err(Error::Docker(why)),
+        Recovery::Ops { ops, what } => {
+            let restores = ops
+                .iter()
+                .any(|op| matches!(op, crate::converge::Op::Rename(_, Slot::Primary)));
+            let basis = if restores {
+                scene.backup.map(|mut b| {
+                    b.status = "running".into();
+                    b
+                })
+            } else {
+                scene.primary
+            };
+            (basis, Some(what))
+        }
+    };
     let spec_json = request.spec.canonical_json();
     let decision = decide(
         request,
@@ -232,7 +472,7 @@ pub async fn preview(
         downtime_ms: None,
         warnings: Vec::new(),
     };
-    Ok(report(
+    let mut report = report(
         request,
         current,
         decision,
@@ -242,7 +482,30 @@ pub async fn preview(
         outcome,
         steps,
         "would be ",
-    ))
+    );
+    if let Some(what) = recovering {
+        report.comment = format!(
+            "an interrupted redeploy would be recovered first ({what}); {}",
+            report.comment
+        );
+        report.recovered = Some(what);
+    }
+    Ok(report)
+}
+
+/// What exists under the three names a redeploy of `name` uses, read at once.
+pub(crate) async fn read_scene(docker: &Docker, name: &str, untouched: &str) -> Result<Scene> {
+    let (temporary, backup) = (Slot::Temporary.name_for(name), Slot::Backup.name_for(name));
+    let (primary, temporary, backup) = tokio::join!(
+        inspect_container(docker, name, untouched),
+        inspect_container(docker, &temporary, untouched),
+        inspect_container(docker, &backup, untouched),
+    );
+    Ok(Scene {
+        primary: primary?.as_ref().map(observe),
+        temporary: temporary?.as_ref().map(observe),
+        backup: backup?.as_ref().map(observe),
+    })
 }
 
 /// Plans against what runs (honouring `force`) and logs the decision as the `plan` step.
@@ -302,6 +565,9 @@ fn report(
         previous_image_id: current.map(|c| c.image_id),
         pull: pulled,
         downtime_ms: outcome.downtime_ms,
+        strategy: request.strategy.as_str(),
+        recovered: None,
+        removed_images: Vec::new(),
         steps: steps.done.clone(),
         warnings: outcome.warnings,
     }
@@ -419,46 +685,88 @@ fn changes(
     changes
 }
 
-/// The mutating half, with what it needs at hand.
-struct Apply<'a> {
+/// The Docker Engine as [`converge`] drives it.
+struct DockerEngine<'a, 's> {
     docker: &'a Docker,
     request: &'a RedeployRequest,
     image_id: &'a str,
     spec_json: &'a str,
+    steps: &'a mut Steps<'s>,
+    /// Each observed container's own stop timeout: a stop must be outwaited, not cut short.
+    stop_timeouts: HashMap<String, Option<i64>>,
+    pause: Option<PausePoint>,
 }
 
-impl Apply<'_> {
-    fn name(&self) -> &str {
-        &self.request.name
+fn fault(err: bollard::errors::Error) -> Fault {
+    let fault = EngineFault::from(err);
+    Fault {
+        unreachable: matches!(fault, EngineFault::Unreachable(_)),
+        message: fault.message().to_string(),
     }
+}
 
-    fn create_body(&self, previous_image: Option<&str>) -> ContainerCreateBody {
+/// Whether a fault is the Engine saying "already so" (304) or "no such container" (404).
+fn status_of(err: &bollard::errors::Error) -> Option<u16> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+impl DockerEngine<'_, '_> {
+    fn create_body(&self, as_name: &str, previous: Option<&Observed>) -> ContainerCreateBody {
+        let role = if as_name == self.request.name {
+            "primary"
+        } else {
+            "temporary"
+        };
         let mut labels = vec![
             (LABEL_SPEC, self.spec_json.to_string()),
             (LABEL_IMAGE, self.request.image.to_string()),
             (LABEL_NAME, self.request.name.clone()),
+            (LABEL_ROLE, role.to_string()),
         ];
-        if let Some(previous) = previous_image {
-            labels.push((LABEL_PREVIOUS_IMAGE, previous.to_string()));
+        if let Some(previous) = previous {
+            labels.push((LABEL_PREVIOUS_IMAGE, previous.image_id.clone()));
+            labels.push((LABEL_PREVIOUS_CONTAINER, previous.id.clone()));
+        }
+        if let Some(group) = &self.request.replica_of {
+            labels.push((LABEL_REPLICA_OF, group.clone()));
         }
         // Create by image ID, not by tag: the tag may move between our pull and the create.
         self.request.spec.to_create_body(self.image_id, &labels)
     }
+}
 
-    /// Creates a container under `as_name` and connects its extra networks.
+impl Engine for DockerEngine<'_, '_> {
+    async fn scene(&mut self) -> std::result::Result<Scene, Fault> {
+        let scene = read_scene(self.docker, &self.request.name, "nothing was changed")
+            .await
+            .map_err(|e| Fault {
+                unreachable: matches!(e, Error::DockerUnavailable(_)),
+                message: e.to_string(),
+            })?;
+        for c in [&scene.primary, &scene.temporary, &scene.backup]
+            .into_iter()
+            .flatten()
+        {
+            self.stop_timeouts.insert(c.id.clone(), c.stop_timeout);
+        }
+        Ok(scene)
+    }
+
     async fn create(
-        &self,
+        &mut self,
         as_name: &str,
-        previous_image: Option<&str>,
-        steps: &mut Steps<'_>,
-    ) -> std::result::Result<String, EngineFault> {
-        let started = Instant::now();
+        previous: Option<&Observed>,
+    ) -> std::result::Result<String, Fault> {
         // Engine 20.10 accepts a missing network at create and fails only at start, after the
         // old container has stopped: look the networks up now, while it still serves.
         for network in self.request.spec.network_names() {
             self.docker
                 .inspect_network(network, None::<InspectNetworkOptions>)
-                .await?;
+                .await
+                .map_err(fault)?;
         }
         let options = CreateContainerOptions {
             name: Some(as_name.to_string()),
@@ -466,336 +774,557 @@ impl Apply<'_> {
         };
         let created = self
             .docker
-            .create_container(Some(options), self.create_body(previous_image))
-            .await?;
+            .create_container(Some(options), self.create_body(as_name, previous))
+            .await
+            .map_err(|e| {
+                let mut f = fault(e);
+                f.message = format!("it could not be created: {}", f.message);
+                f
+            })?;
         for (network, attachment) in self.request.spec.extra_networks() {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),
                 endpoint_config: Some(attachment.endpoint()),
             };
             if let Err(e) = self.docker.connect_network(network, connect).await {
-                self.remove_quietly(&created.id, steps).await;
-                return Err(e.into());
+                let _ = self.remove(&created.id).await;
+                return Err(fault(e));
             }
         }
-        steps.record(
-            "create",
-            started,
-            format!(
-                "{as_name} from {} ({})",
-                self.request.image,
-                short_id(self.image_id)
-            ),
-        );
+        self.stop_timeouts
+            .insert(created.id.clone(), self.request.spec.shutdown_timeout);
         Ok(created.id)
     }
 
-    /// Starts a container and checks that it is running, not exited at once.
-    async fn start_verified(
-        &self,
-        id: &str,
-        steps: &mut Steps<'_>,
-    ) -> std::result::Result<(), EngineFault> {
-        let started = Instant::now();
-        self.docker.start_container(id, None).await?;
-        let state = self.docker.inspect_container(id, None).await?.state;
-        // `Running` is also true while a crash-looping container restarts: not good enough.
-        let running = state.as_ref().and_then(|s| s.running).unwrap_or(false)
-            && !state.as_ref().and_then(|s| s.restarting).unwrap_or(false);
-        if !running {
-            let code = state.as_ref().and_then(|s| s.exit_code).unwrap_or_default();
-            let error = state
-                .and_then(|s| s.error)
-                .filter(|e| !e.is_empty())
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            return Err(EngineFault::Other(format!(
-                "it exited right after start with code {code}{error}"
-            )));
+    async fn stop(&mut self, id: &str) -> std::result::Result<(), Fault> {
+        // The client must outwait the Engine's own stop timeout, or a slow stop would be
+        // reported as a failure while the Engine goes on stopping the container.
+        let grace = self.stop_timeouts.get(id).copied().flatten().unwrap_or(10);
+        let stopped = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(grace.max(0) as u64 + 60))
+            .stop_container(id, None::<StopContainerOptions>)
+            .await;
+        match stopped {
+            Err(e) if status_of(&e) != Some(304) => Err(fault(e)),
+            _ => Ok(()),
         }
-        steps.record("start", started, format!("{} running", short_id(id)));
-        Ok(())
     }
 
-    async fn remove_quietly(&self, id: &str, steps: &mut Steps<'_>) -> bool {
-        let started = Instant::now();
+    async fn start(&mut self, id: &str) -> std::result::Result<(), Fault> {
+        match self.docker.start_container(id, None).await {
+            Err(e) if status_of(&e) != Some(304) => {
+                let mut f = fault(e);
+                f.message = format!("it could not be started: {}", f.message);
+                Err(f)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault> {
+        verify(self.docker, id, self.request.verification).await
+    }
+
+    async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault> {
+        let options = RenameContainerOptions {
+            name: to.to_string(),
+        };
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(fault)
+    }
+
+    async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault> {
         let options = RemoveContainerOptions {
             force: true,
             ..Default::default()
         };
-        let removed = self
-            .docker
-            .remove_container(id, Some(options))
-            .await
-            .is_ok();
-        steps.record(
-            "remove",
-            started,
-            format!(
-                "{} {}",
-                short_id(id),
-                if removed {
-                    "removed"
-                } else {
-                    "could not be removed"
-                }
-            ),
-        );
-        removed
-    }
-
-    async fn rename(
-        &self,
-        id: &str,
-        to: &str,
-        steps: &mut Steps<'_>,
-    ) -> std::result::Result<(), EngineFault> {
-        let started = Instant::now();
-        self.docker
-            .rename_container(
-                id,
-                RenameContainerOptions {
-                    name: to.to_string(),
-                },
-            )
-            .await?;
-        steps.record("rename", started, format!("{} -> {to}", short_id(id)));
-        Ok(())
-    }
-
-    /// An interrupted replacement can leave the old container only under the backup name: a
-    /// new container must not be created over it as if nothing had run before.
-    async fn refuse_orphaned_backup(&self, untouched: &str) -> Result<()> {
-        let name = self.name();
-        let backup = format!("{name}{BACKUP_SUFFIX}");
-        match inspect_container(self.docker, &backup, untouched).await? {
-            None => Ok(()),
-            Some(_) => Err(Error::Docker(format!(
-                "container {name:?}: no container has the name, but {backup:?} holds the \
-                 previous one from an interrupted redeploy; it was left as it was: rename it \
-                 back to {name:?} (or remove it), then run again"
-            ))),
+        match self.docker.remove_container(id, Some(options)).await {
+            Err(e) if status_of(&e) != Some(404) => Err(fault(e)),
+            _ => Ok(()),
         }
     }
 
-    /// No container under the name: create it there directly and start it.
-    async fn create_and_start(&self, steps: &mut Steps<'_>) -> Result<String> {
-        let name = self.name();
-        let image = &self.request.image;
-        let id = self.create(name, None, steps).await.map_err(|fault| {
-            Error::ContainerStart(format!(
-                "container {name:?}: could not be created from image {image} ({}); no container \
-                 existed before and none was left behind",
-                fault.message()
+    fn note(&mut self, step: &'static str, started: Instant, detail: String) {
+        self.steps.record(step, started, detail);
+        if let Some(pause) = &mut self.pause {
+            pause.after(step);
+        }
+    }
+}
+
+/// Waits until the container proves itself: `healthy` when it has a HEALTHCHECK (within
+/// `health_timeout`), else running without a restart for `min_uptime`. Fails as soon as it
+/// exits, restarts or turns unhealthy, saying why.
+pub(crate) async fn verify(
+    docker: &Docker,
+    id: &str,
+    verification: Verification,
+) -> std::result::Result<(), Fault> {
+    let started = Instant::now();
+    let mut first_restart_count = None;
+    loop {
+        let inspect = docker.inspect_container(id, None).await.map_err(fault)?;
+        let restarts = inspect.restart_count.unwrap_or(0);
+        let baseline = *first_restart_count.get_or_insert(restarts);
+        let state = inspect.state.unwrap_or_default();
+        let health_tail = || {
+            let last = state
+                .health
+                .as_ref()
+                .and_then(|h| h.log.as_ref())
+                .and_then(|log| log.last());
+            match last {
+                Some(check) => {
+                    let output = check.output.as_deref().unwrap_or("").trim();
+                    let tail: String = output
+                        .chars()
+                        .rev()
+                        .take(200)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    format!(
+                        "; last check exited {}: {tail:?}",
+                        check.exit_code.unwrap_or_default()
+                    )
+                }
+                None => String::new(),
+            }
+        };
+        if state.restarting.unwrap_or(false) || restarts > baseline {
+            return Err(Fault::new(format!(
+                "it keeps restarting (exit code {}, {} restarts)",
+                state.exit_code.unwrap_or_default(),
+                restarts
+            )));
+        }
+        if !state.running.unwrap_or(false) {
+            let status = state
+                .status
+                .unwrap_or(ContainerStateStatusEnum::EMPTY)
+                .to_string();
+            let oom = if state.oom_killed.unwrap_or(false) {
+                " (killed: out of memory)"
+            } else {
+                ""
+            };
+            let error = state
+                .error
+                .as_deref()
+                .filter(|e| !e.is_empty())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            return Err(Fault::new(format!(
+                "it is {status}, exit code {}{oom}{error}{}",
+                state.exit_code.unwrap_or_default(),
+                health_tail()
+            )));
+        }
+        let elapsed = started.elapsed();
+        match state.health.as_ref().and_then(|h| h.status) {
+            Some(HealthStatusEnum::HEALTHY) => return Ok(()),
+            Some(HealthStatusEnum::UNHEALTHY) => {
+                return Err(Fault::new(format!(
+                    "its HEALTHCHECK reports unhealthy{}",
+                    health_tail()
+                )))
+            }
+            Some(HealthStatusEnum::STARTING) => {
+                if elapsed >= verification.health_timeout {
+                    return Err(Fault::new(format!(
+                        "it did not become healthy within {:.0} s (health_timeout){}",
+                        verification.health_timeout.as_secs_f64(),
+                        health_tail()
+                    )));
+                }
+            }
+            _ => {
+                if elapsed >= verification.min_uptime {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Removes images of `image`'s repository beyond the newest `keep`, never one that any
+/// container uses. Returns the removed IDs and a warning per image that could not go.
+async fn prune_images(
+    docker: &Docker,
+    image: &ImageRef,
+    keep: u32,
+    steps: &mut Steps<'_>,
+) -> (Vec<String>, Vec<String>) {
+    let started = Instant::now();
+    let repository = image.repository();
+    let listed = tokio::join!(
+        docker.list_images(Some(ListImagesOptions::default())),
+        docker.list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        })),
+    );
+    let (images, containers) = match listed {
+        (Ok(images), Ok(containers)) => (images, containers),
+        (Err(e), _) | (_, Err(e)) => {
+            return (
+                vec![],
+                vec![format!(
+                    "keep_images: the images could not be listed ({}); none was removed",
+                    fault(e).message
+                )],
+            )
+        }
+    };
+    let in_use: HashSet<String> = containers.into_iter().filter_map(|c| c.image_id).collect();
+    let of_repository = |names: &[String], separator: char| {
+        names.iter().any(|n| {
+            n.rsplit_once(separator)
+                .is_some_and(|(repo, _)| repo == repository)
+        })
+    };
+    let mut mine: Vec<_> = images
+        .into_iter()
+        .filter(|i| of_repository(&i.repo_tags, ':') || of_repository(&i.repo_digests, '@'))
+        .collect();
+    mine.sort_by_key(|i| std::cmp::Reverse(i.created));
+    let mut removed = Vec::new();
+    let mut warnings = Vec::new();
+    for old in mine.into_iter().skip(keep as usize) {
+        if in_use.contains(&old.id) {
+            continue;
+        }
+        // Not forced: an image another tag still names stays, and says so.
+        match docker
+            .remove_image(&old.id, None::<RemoveImageOptions>, None)
+            .await
+        {
+            Ok(_) => removed.push(old.id),
+            Err(e) => warnings.push(format!(
+                "keep_images: image {} was kept ({})",
+                short_id(&old.id),
+                fault(e).message
+            )),
+        }
+    }
+    steps.record(
+        "prune",
+        started,
+        format!("{} old image(s) of {repository} removed", removed.len()),
+    );
+    (removed, warnings)
+}
+
+/// How `rollback` redeploys.
+#[derive(Debug, Clone, Copy)]
+pub struct RollbackOptions {
+    pub strategy: Strategy,
+    pub verification: Verification,
+    pub lock_timeout: Duration,
+}
+
+impl Default for RollbackOptions {
+    fn default() -> Self {
+        RollbackOptions {
+            strategy: Strategy::default(),
+            verification: Verification::default(),
+            lock_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Goes back to the image that ran under `name` before its last redeploy (recorded on the
+/// container), with the settings it runs with now, through the same verified path.
+pub async fn rollback(
+    docker: &Docker,
+    name: &str,
+    options: RollbackOptions,
+    steps: &mut Steps<'_>,
+) -> Result<RedeployReport> {
+    validate_container_name(name)?;
+    let untouched = format!("container {name:?} was left as it was");
+    let found = inspect_container(docker, name, &untouched)
+        .await?
+        .ok_or_else(|| {
+            Error::Docker(format!(
+                "container {name:?}: there is no container under that name to roll back; \
+                 nothing was changed"
             ))
         })?;
-        if let Err(fault) = self.start_verified(&id, steps).await {
-            self.remove_quietly(&id, steps).await;
-            return Err(Error::ContainerStart(format!(
-                "container {name:?}: the new container from image {image} could not be started \
-                 ({}); it was removed, and no container existed before",
-                fault.message()
-            )));
-        }
-        Ok(id)
+    let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
+    let (Some(previous), Some(record), Some(reference)) = (
+        labels.get(LABEL_PREVIOUS_IMAGE),
+        labels.get(LABEL_SPEC),
+        labels.get(LABEL_IMAGE),
+    ) else {
+        return Err(Error::Docker(format!(
+            "container {name:?}: it records no previous image (it was created, not replaced, \
+             by this tool, or not by this tool at all); {untouched}"
+        )));
+    };
+    if inspect_image(docker, previous, &untouched).await?.is_none() {
+        return Err(Error::ImageNotFound(format!(
+            "container {name:?}: the previous image {} is no longer on this host (removed by \
+             keep_images or a prune?); {untouched}",
+            short_id(previous)
+        )));
     }
-
-    /// Same image and settings, but stopped: start it again.
-    async fn start_existing(&self, current: &Observed, steps: &mut Steps<'_>) -> Result<()> {
-        self.start_verified(&current.id, steps)
-            .await
-            .map_err(|fault| {
-                Error::ContainerStart(format!(
-                    "container {:?}: could not be started ({}); it was left {}",
-                    self.name(),
-                    fault.message(),
-                    current.status
-                ))
-            })
-    }
-
-    /// Clears a temporary container that an interrupted run left behind; refuses to touch a
-    /// container under a name we use that we did not create.
-    async fn clear_leftover(&self, as_name: &str, steps: &mut Steps<'_>) -> Result<()> {
-        let name = self.name();
-        let untouched = format!("container {name:?} was left as it was");
-        let Some(leftover) = inspect_container(self.docker, as_name, &untouched).await? else {
-            return Ok(());
-        };
-        let ours = leftover
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(LABEL_NAME))
-            .is_some_and(|owner| owner == name);
-        if !ours {
-            return Err(Error::Docker(format!(
-                "container {name:?}: the name {as_name:?} that a redeploy needs is taken by a \
-                 container this tool did not create; both were left as they were"
-            )));
-        }
-        let id = leftover.id.unwrap_or_default();
-        if !self.remove_quietly(&id, steps).await {
-            return Err(Error::Docker(format!(
-                "container {name:?}: a temporary container {as_name:?} from an interrupted run \
-                 could not be removed; {untouched}"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Replaces the container in the safe order; on failure puts the old one back.
-    async fn replace(&self, current: &Observed, steps: &mut Steps<'_>) -> Result<Outcome> {
-        let name = self.name();
-        let image = &self.request.image;
-        let temporary = format!("{name}{TEMPORARY_SUFFIX}");
-        let backup = format!("{name}{BACKUP_SUFFIX}");
-        let was_running = matches!(current.status.as_str(), "running" | "restarting" | "paused");
-        let kept = format!(
-            "the previous container ({}, image {}) was left {}",
-            short_id(&current.id),
-            short_id(&current.image_id),
-            if was_running {
-                "running"
-            } else {
-                current.status.as_str()
-            }
+    let spec = ContainerSpec::from_record(name, record)?;
+    let mut request = RedeployRequest::new(name, ImageRef::parse(reference)?, spec, false, None)?;
+    request.image_id = Some(previous.clone());
+    request.strategy = options.strategy;
+    request.verification = options.verification;
+    request.lock_timeout = options.lock_timeout;
+    request.replica_of = labels.get(LABEL_REPLICA_OF).cloned();
+    let mut report = redeploy(docker, &request, steps).await?;
+    if report.action != "none" {
+        report.comment = format!(
+            "rolled back {name:?} to {}: {}",
+            short_id(previous),
+            report.comment
         );
-
-        self.clear_leftover(&temporary, steps).await?;
-        let untouched = format!("container {name:?} was left as it was");
-        if inspect_container(self.docker, &backup, &untouched)
-            .await?
-            .is_some()
-        {
-            return Err(Error::Docker(format!(
-                "container {name:?}: a backup container {backup:?} exists from an interrupted \
-                 redeploy; it and {name:?} were left as they were: keep the one you want and \
-                 remove the other, then run again"
-            )));
-        }
-
-        // 1. The new container, created while the old one serves.
-        let new_id = self
-            .create(&temporary, Some(&current.image_id), steps)
-            .await
-            .map_err(|fault| {
-                Error::ContainerStart(format!(
-                    "container {name:?}: the new container from image {image} could not be \
-                     created ({}); {kept}",
-                    fault.message()
-                ))
-            })?;
-
-        // 2. Stop the old one. From here on, every failure restores it.
-        let stop_started = Instant::now();
-        let swapped = async {
-            if was_running {
-                // The client must outwait the Engine's own stop timeout, or a slow stop would be
-                // reported as a failure while the Engine goes on stopping the container.
-                let grace = current.stop_timeout.unwrap_or(10).max(0) as u64;
-                self.docker
-                    .clone()
-                    .with_timeout(Duration::from_secs(grace + 60))
-                    .stop_container(&current.id, None::<StopContainerOptions>)
-                    .await?;
-                steps.record(
-                    "stop",
-                    stop_started,
-                    format!("{} stopped", short_id(&current.id)),
-                );
-            }
-            // 3. Swap the names, 4. start the new one.
-            self.rename(&current.id, &backup, steps).await?;
-            self.rename(&new_id, name, steps).await?;
-            self.start_verified(&new_id, steps).await
-        }
-        .await;
-
-        if let Err(fault) = swapped {
-            let restored = self.restore(current, &new_id, was_running, steps).await;
-            let state = match restored {
-                Ok(()) => kept.replace("was left", "was restored and is"),
-                Err(why) => format!(
-                    "restoring the previous container failed ({why}); it is kept as {backup:?} \
-                     or {name:?}: nothing was deleted"
-                ),
-            };
-            let error = match &fault {
-                EngineFault::Unreachable(_) => Error::DockerUnavailable,
-                _ => Error::ContainerStart,
-            };
-            return Err(error(format!(
-                "container {name:?}: the new container from image {image} could not replace \
-                 the previous one ({}); {state}",
-                fault.message()
-            )));
-        }
-        let downtime_ms = was_running.then(|| stop_started.elapsed().as_secs_f64() * 1000.0);
-
-        // 5. Only now, with the new one running, give up the old one.
-        let mut warnings = Vec::new();
-        if !self.remove_quietly(&current.id, steps).await {
-            warnings.push(format!(
-                "the previous container {backup:?} ({}) could not be removed; remove it by hand",
-                short_id(&current.id)
-            ));
-        }
-        Ok(Outcome {
-            container_id: Some(new_id),
-            downtime_ms,
-            warnings,
-        })
     }
+    Ok(report)
+}
 
-    /// Undoes a failed swap: the new container goes, the old one gets its name and state back.
-    async fn restore(
-        &self,
-        current: &Observed,
-        new_id: &str,
-        was_running: bool,
-        steps: &mut Steps<'_>,
-    ) -> std::result::Result<(), String> {
-        let started = Instant::now();
-        if !self.remove_quietly(new_id, steps).await {
-            return Err(format!(
-                "the new container {} could not be removed, so the name could not be given back",
-                short_id(new_id)
-            ));
-        }
-        // The old container may still be under its name (the first rename failed) or under the
-        // backup name; renaming it to the name it already has is an error we can ignore.
-        let _ = self
-            .docker
-            .rename_container(
-                &current.id,
-                RenameContainerOptions {
-                    name: self.name().to_string(),
-                },
-            )
-            .await;
-        let holder = self
-            .docker
-            .inspect_container(self.name(), None)
-            .await
-            .map_err(|e| EngineFault::from(e).message().to_string())?;
-        if holder.id.as_deref() != Some(current.id.as_str()) {
-            return Err(format!(
-                "the name {:?} is held by another container",
-                self.name()
-            ));
-        }
-        if was_running {
-            self.docker
-                .start_container(&current.id, None)
+/// What a rolling update of replicas did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicasReport {
+    pub name: String,
+    pub image: String,
+    pub replicas: u32,
+    /// `none` when every replica was up to date, else `updated`.
+    pub action: &'static str,
+    /// Per replica name, that replica's changes; `removed` lists replicas beyond the count.
+    pub changes: Map<String, Value>,
+    pub comment: String,
+    pub image_id: String,
+    /// One report per replica, in rollout order (up to the failed one, in a `RolledBack`).
+    pub results: Vec<RedeployReport>,
+    pub removed: Vec<String>,
+}
+
+/// The names of the replicas of `name`.
+pub fn replica_names(name: &str, count: u32) -> Vec<String> {
+    (1..=count).map(|i| format!("{name}-{i}")).collect()
+}
+
+/// Keeps `name-1` .. `name-count` on the declared image, one at a time (at most one replica
+/// is unavailable), stopping at the first failure: the failed replica rolls back and the ones
+/// after it stay on their image. Replicas beyond the count are removed after a success.
+pub async fn redeploy_replicas(
+    docker: &Docker,
+    request: &RedeployRequest,
+    count: u32,
+    steps: &mut Steps<'_>,
+) -> Result<ReplicasReport> {
+    let name = &request.name;
+    let requests = replica_requests(request, count)?;
+    let untouched = format!("the replicas of {name:?} were left as they were");
+    let image = &request.image;
+    let image_id = match (&request.image_id, request.pull) {
+        (Some(id), _) => id.clone(),
+        (None, true) => {
+            pull(docker, image, request.auth.as_ref(), steps)
                 .await
-                .map_err(|e| EngineFault::from(e).message().to_string())?;
+                .map_err(|e| e.context(&format!("container {name:?}")))?
+                .id
         }
-        steps.record(
-            "restore",
-            started,
-            format!("{} back under {:?}", short_id(&current.id), self.name()),
-        );
-        Ok(())
+        (None, false) => inspect_image(docker, &image.local_name(), &untouched)
+            .await?
+            .and_then(|i| i.id)
+            .ok_or_else(|| {
+                Error::ImageNotFound(format!(
+                    "image {image} is not on this host and pull=False; {untouched}"
+                ))
+            })?,
+    };
+    // One rollout of the set at a time; each replica also takes its own lock.
+    let _held = lock::acquire(&format!("{name}.replicas"), request.lock_timeout).await?;
+    let mut results: Vec<RedeployReport> = Vec::new();
+    for (index, mut one) in (1..=count).zip(requests) {
+        one.image_id = Some(image_id.clone());
+        // The images are pruned once, after the last replica.
+        one.keep_images = None;
+        let mut replica_steps = steps.child(one.name.clone());
+        match redeploy(docker, &one, &mut replica_steps).await {
+            Ok(report) => results.push(report),
+            Err(err) => {
+                let done: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+                let stopped = format!(
+                    "the rollout stopped at replica {index} of {count}: {}; the replicas after \
+                     it were not touched",
+                    if done.is_empty() {
+                        "no replica was updated before it".to_string()
+                    } else {
+                        format!("{} were updated before it", done.join(", "))
+                    }
+                );
+                return Err(match err {
+                    Error::RolledBack { message, report } => {
+                        let mut rollout =
+                            replicas_report(request, count, &image_id, results, vec![], "");
+                        rollout.action = "rolled-back";
+                        rollout.comment = format!("{message}; {stopped}");
+                        let mut value = serde_json::to_value(&rollout).unwrap_or(Value::Null);
+                        if let Some(list) = value.get_mut("results").and_then(Value::as_array_mut) {
+                            list.push(*report);
+                        }
+                        Error::RolledBack {
+                            message: rollout.comment,
+                            report: Box::new(value),
+                        }
+                    }
+                    other => other.map_message_pub(|m| format!("{m}; {stopped}")),
+                });
+            }
+        }
+    }
+    // Replicas beyond the count (the set was scaled down) go only after a full success.
+    let mut removed = Vec::new();
+    let wanted: HashSet<String> = replica_names(name, count).into_iter().collect();
+    let listed = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![format!("{LABEL_REPLICA_OF}={name}")],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| {
+            EngineFault::from(e).into_error(&format!("replicas of {name:?}"), &untouched)
+        })?;
+    for extra in listed {
+        let Some(extra_name) = extra
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+        else {
+            continue;
+        };
+        if !wanted.contains(&extra_name) && replica_index(name, &extra_name).is_some() {
+            remove(docker, &extra_name, steps).await?;
+            removed.push(extra_name);
+        }
+    }
+    if let Some(keep) = request.keep_images {
+        let (pruned, warnings) = prune_images(docker, image, keep, steps).await;
+        if let Some(last) = results.last_mut() {
+            last.removed_images = pruned;
+            last.warnings.extend(warnings);
+        }
+    }
+    Ok(replicas_report(
+        request, count, &image_id, results, removed, "",
+    ))
+}
+
+/// Every replica's request, checked before the first Docker call.
+fn replica_requests(request: &RedeployRequest, count: u32) -> Result<Vec<RedeployRequest>> {
+    let name = &request.name;
+    if count == 0 {
+        return Err(Error::InvalidSpec(format!(
+            "container {name:?}: replicas must be at least 1 (use docker_deploy.absent to \
+             remove); nothing was changed"
+        )));
+    }
+    let mut requests = Vec::new();
+    for (index, replica) in (1..=count).zip(replica_names(name, count)) {
+        let mut one = request.clone();
+        one.spec = request.spec.for_replica(name, index, count)?;
+        one.name = replica;
+        one.pull = false;
+        one.replica_of = Some(name.clone());
+        one.validate()?;
+        requests.push(one);
+    }
+    Ok(requests)
+}
+
+/// What [`redeploy_replicas`] would do, read only.
+pub async fn preview_replicas(
+    docker: &Docker,
+    request: &RedeployRequest,
+    count: u32,
+    assume_image_id: Option<&str>,
+    steps: &mut Steps<'_>,
+) -> Result<ReplicasReport> {
+    let mut results = Vec::new();
+    for one in replica_requests(request, count)? {
+        let mut replica_steps = steps.child(one.name.clone());
+        results.push(preview(docker, &one, assume_image_id, &mut replica_steps).await?);
+    }
+    let image_id = results
+        .first()
+        .map(|r| r.image_id.clone())
+        .unwrap_or_default();
+    Ok(replicas_report(
+        request,
+        count,
+        &image_id,
+        results,
+        vec![],
+        "would be ",
+    ))
+}
+
+/// `web-3` -> 3 for the set `web`.
+fn replica_index(name: &str, replica: &str) -> Option<u32> {
+    replica.strip_prefix(name)?.strip_prefix('-')?.parse().ok()
+}
+
+fn replicas_report(
+    request: &RedeployRequest,
+    count: u32,
+    image_id: &str,
+    results: Vec<RedeployReport>,
+    removed: Vec<String>,
+    mood: &str,
+) -> ReplicasReport {
+    let mut changes = Map::new();
+    let mut done = Vec::new();
+    for r in &results {
+        if r.action != "none" {
+            changes.insert(r.name.clone(), Value::Object(r.changes.clone()));
+            done.push(format!("{} {mood}{}", r.name, r.action));
+        }
+    }
+    if !removed.is_empty() {
+        changes.insert("removed".into(), json!(removed));
+        done.extend(removed.iter().map(|r| format!("{r} removed")));
+    }
+    let name = &request.name;
+    let comment = if done.is_empty() {
+        format!("all {count} replicas of {name:?} are up to date: nothing to do")
+    } else {
+        format!(
+            "{count} replicas of {name:?} on {}: {}",
+            short_id(image_id),
+            done.join(", ")
+        )
+    };
+    ReplicasReport {
+        name: name.clone(),
+        image: request.image.to_string(),
+        replicas: count,
+        action: if changes.is_empty() {
+            "none"
+        } else {
+            "updated"
+        },
+        changes,
+        comment,
+        image_id: image_id.to_string(),
+        results,
+        removed,
     }
 }

@@ -7,10 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
-    PortBinding, RestartPolicy as EngineRestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    NetworkingConfig, PortBinding, RestartPolicy as EngineRestartPolicy, RestartPolicyNameEnum,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -25,6 +25,14 @@ pub const LABEL_IMAGE: &str = "io.saltext.docker-deploy.image";
 pub const LABEL_NAME: &str = "io.saltext.docker-deploy.name";
 /// The image ID that ran under the name before this container replaced it.
 pub const LABEL_PREVIOUS_IMAGE: &str = "io.saltext.docker-deploy.previous-image";
+/// The ID of the container this one replaced: links a new container to its backup.
+pub const LABEL_PREVIOUS_CONTAINER: &str = "io.saltext.docker-deploy.previous-container";
+/// The role the container was created for: `temporary` (created under `name.deploy-new`) or
+/// `primary` (created under the name). Labels cannot change, so a container's role now is the
+/// name it holds; this one records where it started.
+pub const LABEL_ROLE: &str = "io.saltext.docker-deploy.role";
+/// The replica set a container belongs to (`replicas=N` manages `name-1` .. `name-N`).
+pub const LABEL_REPLICA_OF: &str = "io.saltext.docker-deploy.replica-of";
 
 /// Every keyword the spec accepts, in the order they are documented.
 pub const KEYWORDS: &[&str] = &[
@@ -44,10 +52,13 @@ pub const KEYWORDS: &[&str] = &[
     "extra_hosts",
     "shutdown_timeout",
     "stop_signal",
+    "healthcheck",
 ];
 
-/// The normalised spec. Field order and `BTreeMap`s make its JSON canonical.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The normalised spec. Field order and `BTreeMap`s make its JSON canonical; it reads back
+/// (`Deserialize`) from the record on a container, which `rollback` redeploys from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ContainerSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
@@ -82,23 +93,42 @@ pub struct ContainerSpec {
     pub shutdown_timeout: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthCheck>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// A declared HEALTHCHECK; durations in milliseconds (the Engine wants nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthCheck {
+    /// `["CMD-SHELL", "..."]`, `["CMD", ...]` or `["NONE"]` (turns the image's check off).
+    pub test: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_period_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HostBinding {
     pub host_ip: String,
-    /// Empty means "any free port".
+    /// Empty means "any free port"; `8080-8082` a range (one port per replica).
     pub host_port: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartPolicy {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maximum_retry_count: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetworkAttachment {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
@@ -160,6 +190,7 @@ impl ContainerSpec {
                 "extra_hosts" => spec.extra_hosts = parse_extra_hosts(&inv, value)?,
                 "shutdown_timeout" => spec.shutdown_timeout = Some(parse_seconds(&inv, k, value)?),
                 "stop_signal" => spec.stop_signal = Some(parse_signal(&inv, value)?),
+                "healthcheck" => spec.healthcheck = Some(parse_healthcheck(&inv, value)?),
                 _ => {
                     return Err(Error::InvalidSpec(format!(
                         "container {container:?}: unknown keyword {keyword:?} (known: {}); \
@@ -183,6 +214,71 @@ impl ContainerSpec {
                     "port_bindings",
                     format!("cannot publish ports with network_mode {mode:?}"),
                 ));
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Reads back the record [`canonical_json`](Self::canonical_json) wrote on a container.
+    pub fn from_record(container: &str, record: &str) -> Result<Self> {
+        serde_json::from_str(record).map_err(|e| {
+            Error::Docker(format!(
+                "container {container:?}: its record of the declared settings cannot be read \
+                 ({e}); nothing was changed"
+            ))
+        })
+    }
+
+    /// Host ports that only one container can hold at a time (not `""`, "any free port").
+    pub fn fixed_host_ports(&self) -> Vec<String> {
+        self.port_bindings
+            .values()
+            .flatten()
+            .filter(|b| !b.host_port.is_empty())
+            .map(|b| b.host_port.clone())
+            .collect()
+    }
+
+    /// The spec of replica `index` (1-based) of `count`: each host port range `a-b` gives the
+    /// replica its own port, `a + index - 1`; it must have exactly `count` ports.
+    pub fn for_replica(&self, container: &str, index: u32, count: u32) -> Result<Self> {
+        let inv = Invalid { container };
+        let mut spec = self.clone();
+        for bindings in spec.port_bindings.values_mut() {
+            for binding in bindings.iter_mut() {
+                match binding.host_port.split_once('-') {
+                    Some((first, last)) => {
+                        let (first, last): (u32, u32) = (
+                            first.parse().unwrap_or_default(),
+                            last.parse().unwrap_or_default(),
+                        );
+                        if last + 1 - first != count {
+                            return Err(inv.err(
+                                "port_bindings",
+                                format!(
+                                    "the host port range {}-{} has {} ports for {count} replicas",
+                                    first,
+                                    last,
+                                    last + 1 - first
+                                ),
+                            ));
+                        }
+                        binding.host_port = (first + index - 1).to_string();
+                    }
+                    None if !binding.host_port.is_empty() && count > 1 => {
+                        return Err(inv.err(
+                            "port_bindings",
+                            format!(
+                                "host port {} cannot be held by {count} replicas at once; give \
+                                 a range with one port per replica, such as {}-{}",
+                                binding.host_port,
+                                binding.host_port,
+                                binding.host_port.parse::<u32>().unwrap_or(0) + count - 1
+                            ),
+                        ));
+                    }
+                    None => {}
+                }
             }
         }
         Ok(spec)
@@ -281,6 +377,17 @@ impl ContainerSpec {
             hostname: self.hostname.clone(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.shutdown_timeout,
+            healthcheck: self.healthcheck.as_ref().map(|h| {
+                let nanos = |ms: Option<i64>| ms.map(|ms| ms * 1_000_000);
+                HealthConfig {
+                    test: Some(h.test.clone()),
+                    interval: nanos(h.interval_ms),
+                    timeout: nanos(h.timeout_ms),
+                    retries: h.retries,
+                    start_period: nanos(h.start_period_ms),
+                    ..Default::default()
+                }
+            }),
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
@@ -544,9 +651,7 @@ fn parse_port(inv: &Invalid, text: &str, what: &str) -> Result<u16> {
         Ok(port) if port > 0 && text.chars().all(|c| c.is_ascii_digit()) => Ok(port),
         _ => Err(inv.err(
             "port_bindings",
-            format!(
-                "{what} {text:?} is not a port number (1-65535); port ranges are not supported"
-            ),
+            format!("{what} {text:?} is not a port number (1-65535)"),
         )),
     }
 }
@@ -576,6 +681,19 @@ fn host_binding(inv: &Invalid, ip: &str, port: &str) -> Result<HostBinding> {
     }
     let host_port = if port.is_empty() {
         String::new()
+    } else if let Some((first, last)) = port.split_once('-') {
+        // A range: one port per replica (see `ContainerSpec::for_replica`).
+        let (first, last) = (
+            parse_port(inv, first, "host port")?,
+            parse_port(inv, last, "host port")?,
+        );
+        if first > last {
+            return Err(inv.err(
+                "port_bindings",
+                format!("host port range {port:?} runs backwards"),
+            ));
+        }
+        format!("{first}-{last}")
     } else {
         parse_port(inv, port, "host port")?.to_string()
     };
@@ -1023,6 +1141,90 @@ fn parse_seconds(inv: &Invalid, keyword: &str, value: &Value) -> Result<i64> {
     })
 }
 
+/// `"500ms"`, `"2s"`, `"1m"`, or a number of seconds (fractions allowed) -> milliseconds.
+fn parse_duration_ms(inv: &Invalid, what: &str, value: &Value) -> Result<i64> {
+    let ms = match value {
+        Value::Number(n) => n.as_f64().map(|s| s * 1000.0),
+        Value::String(s) => {
+            let s = s.trim();
+            let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
+                (n, 1.0)
+            } else if let Some(n) = s.strip_suffix('s') {
+                (n, 1000.0)
+            } else if let Some(n) = s.strip_suffix('m') {
+                (n, 60_000.0)
+            } else {
+                (s, 1000.0)
+            };
+            number.trim().parse::<f64>().ok().map(|n| n * scale)
+        }
+        _ => None,
+    };
+    ms.filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| ms.round() as i64)
+        .ok_or_else(|| {
+            inv.err(
+                "healthcheck",
+                format!("{what} must be a duration such as 5, \"5s\" or \"500ms\", got {value}"),
+            )
+        })
+}
+
+/// `{test, interval, timeout, retries, start_period}`; `test` as a shell string, an argv, or
+/// the Engine's `["CMD", ...]` / `["CMD-SHELL", "..."]` / `["NONE"]`.
+fn parse_healthcheck(inv: &Invalid, value: &Value) -> Result<HealthCheck> {
+    let Value::Object(map) = value else {
+        return Err(inv.err(
+            "healthcheck",
+            format!(
+                "expected a dict with test, interval, timeout, retries, start_period; got {}",
+                type_name(value)
+            ),
+        ));
+    };
+    let mut check = HealthCheck::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "test" => {
+                check.test = match value {
+                    Value::String(s) if s.eq_ignore_ascii_case("none") => vec!["NONE".into()],
+                    Value::String(s) => vec!["CMD-SHELL".into(), s.clone()],
+                    Value::Array(_) => {
+                        let argv = parse_argv(inv, "healthcheck", value)?;
+                        match argv.first().map(String::as_str) {
+                            Some("CMD" | "CMD-SHELL" | "NONE") => argv,
+                            _ => std::iter::once("CMD".to_string()).chain(argv).collect(),
+                        }
+                    }
+                    other => {
+                        return Err(inv.err(
+                            "healthcheck",
+                            format!("test must be a string or a list, got {}", type_name(other)),
+                        ))
+                    }
+                }
+            }
+            "interval" => check.interval_ms = Some(parse_duration_ms(inv, key, value)?),
+            "timeout" => check.timeout_ms = Some(parse_duration_ms(inv, key, value)?),
+            "start_period" => check.start_period_ms = Some(parse_duration_ms(inv, key, value)?),
+            "retries" => check.retries = Some(parse_seconds(inv, "healthcheck", value)?),
+            other => {
+                return Err(inv.err(
+                    "healthcheck",
+                    format!(
+                        "unknown key {other:?} (known: test, interval, timeout, retries, \
+                         start_period)"
+                    ),
+                ))
+            }
+        }
+    }
+    if check.test.is_empty() || check.test == ["CMD"] || check.test == ["CMD-SHELL"] {
+        return Err(inv.err("healthcheck", "test is required (a command to run)"));
+    }
+    Ok(check)
+}
+
 fn parse_signal(inv: &Invalid, value: &Value) -> Result<String> {
     let signal = parse_string(inv, "stop_signal", value)?;
     if !signal
@@ -1124,7 +1326,7 @@ mod tests {
     fn port_binding_errors() {
         invalid(json!({"port_bindings": ["80:70000"]}), "container port");
         invalid(json!({"port_bindings": ["x:80"]}), "host port");
-        invalid(json!({"port_bindings": ["8080-8082:80"]}), "ranges");
+        invalid(json!({"port_bindings": ["8082-8080:80"]}), "backwards");
         invalid(json!({"port_bindings": ["a:b:c:d"]}), "host:container");
         invalid(json!({"port_bindings": ["999.1.1.1:80:80"]}), "IP");
         invalid(json!({"port_bindings": ["80/icmp"]}), "protocol");

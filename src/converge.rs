@@ -1,0 +1,1037 @@
+//! Replacement as data, and the one loop that carries it out.
+//!
+//! A redeploy of `name` uses three names: the name itself, `name.deploy-new` for a new container
+//! that does not serve yet, and `name.deploy-old` for the previous container while the new one
+//! proves itself. Every strategy is a list of [`Op`]s over those names; whatever the process
+//! leaves behind when it dies between two of them is a [`Scene`] that [`recover`] turns back into
+//! one container under the name. Failures take the same road: the new container is distrusted
+//! and the scene recovered, which brings the backup back.
+//!
+//! [`converge`] runs it all against an [`Engine`]: the Docker Engine in production, an in-memory
+//! one in the tests below, which kill the process (stop the loop) after every single step and
+//! check that the next run ends with exactly one container, running the declared image.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::plan::{plan, short_id, Action, Desired, Observed, Plan};
+
+/// Suffix of the new container while the old one still holds the name.
+pub const TEMPORARY_SUFFIX: &str = ".deploy-new";
+/// Suffix of the old container while the new one proves itself under the name.
+pub const BACKUP_SUFFIX: &str = ".deploy-old";
+
+/// In which order the old container gives way to the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Create the new container while the old one serves, then swap: the gap is stop + start.
+    #[default]
+    CreateFirst,
+    /// The seed's order, stop before anything else, for containers that must never overlap.
+    StopFirst,
+    /// Start and verify the new one before the old one stops: no gap, but no fixed host ports.
+    StartFirst,
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 3] = ["create-first", "stop-first", "start-first"];
+
+    pub fn parse(text: &str) -> Result<Strategy> {
+        match text {
+            "create-first" => Ok(Strategy::CreateFirst),
+            "stop-first" => Ok(Strategy::StopFirst),
+            "start-first" => Ok(Strategy::StartFirst),
+            other => Err(Error::InvalidSpec(format!(
+                "strategy {other:?} is unknown (known: {}); nothing was changed",
+                Strategy::NAMES.join(", ")
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::CreateFirst => "create-first",
+            Strategy::StopFirst => "stop-first",
+            Strategy::StartFirst => "start-first",
+        }
+    }
+}
+
+/// The names a redeploy of one container uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Primary,
+    Temporary,
+    Backup,
+}
+
+impl Slot {
+    pub fn name_for(self, name: &str) -> String {
+        match self {
+            Slot::Primary => name.to_string(),
+            Slot::Temporary => format!("{name}{TEMPORARY_SUFFIX}"),
+            Slot::Backup => format!("{name}{BACKUP_SUFFIX}"),
+        }
+    }
+}
+
+/// A container an op acts on: one that was observed, or the one this run creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    Id(String),
+    New,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create the declared container under the slot's name; from then on it is [`Who::New`].
+    Create(Slot),
+    Stop(Who),
+    Start(Who),
+    /// Healthy (when it has a HEALTHCHECK) or running without a restart for `min_uptime`.
+    Verify(Who),
+    Rename(Who, Slot),
+    /// Stop (if running) and remove.
+    Remove(Who),
+}
+
+/// What exists under the three names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scene {
+    pub primary: Option<Observed>,
+    pub temporary: Option<Observed>,
+    pub backup: Option<Observed>,
+}
+
+pub fn is_running(c: &Observed) -> bool {
+    matches!(c.status.as_str(), "running" | "restarting" | "paused")
+}
+
+/// What an interrupted or failed run left needs before a plan can be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    Nothing,
+    Ops {
+        ops: Vec<Op>,
+        what: String,
+    },
+    /// A name we need is held by something we did not create: touch nothing.
+    Refuse(String),
+}
+
+/// Turns what a run left behind back into one container under the name.
+///
+/// `keep_new`: the declaration a new container under the name may be kept for, once verified;
+/// `None` distrusts it (its verification failed) so the backup comes back. `start_restored`:
+/// start the backup once it has its name back (it served before it was stopped).
+pub fn recover(
+    name: &str,
+    scene: &Scene,
+    keep_new: Option<&Desired>,
+    start_restored: bool,
+) -> Recovery {
+    let owned = |c: &Observed| c.owner.as_deref() == Some(name);
+    let links_to = |c: &Option<Observed>, id: &str| {
+        c.as_ref()
+            .is_some_and(|c| c.previous_container.as_deref() == Some(id))
+    };
+    let foreign = |slot: Slot, c: &Observed| {
+        Recovery::Refuse(format!(
+            "container {name:?}: the name {:?} that a redeploy needs is held by a container this \
+             tool did not create ({}); every container was left as it was",
+            slot.name_for(name),
+            short_id(&c.id)
+        ))
+    };
+    let mut ops = Vec::new();
+    let mut what = Vec::new();
+    if let Some(temporary) = &scene.temporary {
+        if !owned(temporary) {
+            return foreign(Slot::Temporary, temporary);
+        }
+        ops.push(Op::Remove(Who::Id(temporary.id.clone())));
+        what.push(format!(
+            "removed the unfinished new container {}",
+            short_id(&temporary.id)
+        ));
+        // The run that created it may have stopped the container it was to replace.
+        if let Some(primary) = &scene.primary {
+            if links_to(&scene.temporary, &primary.id) && !is_running(primary) && start_restored {
+                ops.push(Op::Start(Who::Id(primary.id.clone())));
+                ops.push(Op::Verify(Who::Id(primary.id.clone())));
+                what.push(format!("started {} again", short_id(&primary.id)));
+            }
+        }
+    }
+    if let Some(backup) = &scene.backup {
+        let linked = links_to(&scene.primary, &backup.id);
+        if !owned(backup) && !linked && !links_to(&scene.temporary, &backup.id) {
+            return foreign(Slot::Backup, backup);
+        }
+        let backup_id = Who::Id(backup.id.clone());
+        match &scene.primary {
+            Some(primary) if linked => {
+                let declared = keep_new.is_some_and(|d| {
+                    primary.image_id == d.image_id
+                        && primary.declared_spec.as_deref() == Some(d.spec_json)
+                });
+                if declared && is_running(primary) {
+                    ops.push(Op::Verify(Who::Id(primary.id.clone())));
+                    if is_running(backup) {
+                        ops.push(Op::Stop(backup_id.clone()));
+                    }
+                    ops.push(Op::Remove(backup_id));
+                    what.push(format!(
+                        "verified {} and removed the previous container {}",
+                        short_id(&primary.id),
+                        short_id(&backup.id)
+                    ));
+                } else {
+                    ops.push(Op::Remove(Who::Id(primary.id.clone())));
+                    ops.extend(restore(backup_id, start_restored));
+                    what.push(format!(
+                        "removed the new container {} and gave {} its name back",
+                        short_id(&primary.id),
+                        short_id(&backup.id)
+                    ));
+                }
+            }
+            Some(primary) => {
+                return Recovery::Refuse(format!(
+                    "container {name:?}: {:?} holds a previous container ({}) that {} under the \
+                     name does not come from; both were left as they were: keep the one you \
+                     want and remove the other, then run again",
+                    Slot::Backup.name_for(name),
+                    short_id(&backup.id),
+                    short_id(&primary.id)
+                ))
+            }
+            None => {
+                ops.extend(restore(backup_id, start_restored));
+                what.push(format!("gave {} its name back", short_id(&backup.id)));
+            }
+        }
+    }
+    if ops.is_empty() {
+        Recovery::Nothing
+    } else {
+        Recovery::Ops {
+            ops,
+            what: what.join("; "),
+        }
+    }
+}
+
+/// Gives the backup its name back. Started before it is renamed: a run killed in between
+/// leaves a running backup, which the next run restores as running; the other order would
+/// leave a stopped container under the name with nothing to say it served before.
+fn restore(backup: Who, start: bool) -> Vec<Op> {
+    if start {
+        vec![
+            Op::Start(backup.clone()),
+            Op::Rename(backup.clone(), Slot::Primary),
+            Op::Verify(backup),
+        ]
+    } else {
+        vec![Op::Rename(backup, Slot::Primary)]
+    }
+}
+
+/// The ops that carry out a plan.
+pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -> Vec<Op> {
+    match (action, current) {
+        (Action::None, _) => vec![],
+        (Action::Create, _) | (_, None) => vec![
+            Op::Create(Slot::Primary),
+            Op::Start(Who::New),
+            Op::Verify(Who::New),
+        ],
+        (Action::Start, Some(c)) => {
+            vec![
+                Op::Start(Who::Id(c.id.clone())),
+                Op::Verify(Who::Id(c.id.clone())),
+            ]
+        }
+        (Action::Replace, Some(c)) => {
+            let old = Who::Id(c.id.clone());
+            let stop_old = is_running(c).then(|| Op::Stop(old.clone()));
+            let ops: Vec<Option<Op>> = match strategy {
+                Strategy::CreateFirst => vec![
+                    Some(Op::Create(Slot::Temporary)),
+                    stop_old,
+                    Some(Op::Rename(old.clone(), Slot::Backup)),
+                    Some(Op::Rename(Who::New, Slot::Primary)),
+                    Some(Op::Start(Who::New)),
+                    Some(Op::Verify(Who::New)),
+                    Some(Op::Remove(old)),
+                ],
+                // Moved aside before it stops: a run killed in between leaves a backup that
+                // the next run recognises and restores, not a stopped container.
+                Strategy::StopFirst => vec![
+                    Some(Op::Rename(old.clone(), Slot::Backup)),
+                    stop_old,
+                    Some(Op::Create(Slot::Primary)),
+                    Some(Op::Start(Who::New)),
+                    Some(Op::Verify(Who::New)),
+                    Some(Op::Remove(old)),
+                ],
+                Strategy::StartFirst => vec![
+                    Some(Op::Create(Slot::Temporary)),
+                    Some(Op::Start(Who::New)),
+                    Some(Op::Verify(Who::New)),
+                    Some(Op::Rename(old.clone(), Slot::Backup)),
+                    Some(Op::Rename(Who::New, Slot::Primary)),
+                    stop_old,
+                    Some(Op::Remove(old)),
+                ],
+            };
+            ops.into_iter().flatten().collect()
+        }
+    }
+}
+
+/// Why an engine call failed.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub message: String,
+    /// The Engine could not be reached: nothing more can be done in this run.
+    pub unreachable: bool,
+}
+
+impl Fault {
+    pub fn new(message: impl Into<String>) -> Self {
+        Fault {
+            message: message.into(),
+            unreachable: false,
+        }
+    }
+}
+
+/// What [`converge`] needs from an engine. `create` makes the declared container, labelled
+/// with the name it belongs to and `previous` (the container it replaces).
+pub(crate) trait Engine {
+    async fn scene(&mut self) -> std::result::Result<Scene, Fault>;
+    async fn create(
+        &mut self,
+        as_name: &str,
+        previous: Option<&Observed>,
+    ) -> std::result::Result<String, Fault>;
+    async fn stop(&mut self, id: &str) -> std::result::Result<(), Fault>;
+    async fn start(&mut self, id: &str) -> std::result::Result<(), Fault>;
+    async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault>;
+    async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault>;
+    async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault>;
+    /// Logs one finished step.
+    fn note(&mut self, step: &'static str, started: Instant, detail: String);
+}
+
+/// How to converge.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub strategy: Strategy,
+    /// Bring the previous container back when the new one fails verification.
+    pub rollback: bool,
+    pub force: bool,
+}
+
+/// What a successful [`converge`] did.
+#[derive(Debug, Clone)]
+pub struct Converged {
+    pub current: Option<Observed>,
+    pub plan: Plan,
+    pub container_id: Option<String>,
+    /// What an interrupted run had left and how it was put right.
+    pub recovered: Option<String>,
+    pub downtime_ms: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+/// Why [`converge`] failed, and what runs now.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub current: Option<Observed>,
+    pub plan: Option<Plan>,
+    pub why: String,
+    pub kind: FailKind,
+    /// A sentence on what runs now ("the previous container ... was restored and is running").
+    pub state: String,
+    pub recovered: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailKind {
+    /// A name is held by a container we did not create; nothing was touched.
+    Refused,
+    /// The Engine could not be reached.
+    Unreachable,
+    /// The new container failed and the previous one was restored.
+    RolledBack,
+    /// The new container failed; nothing ran before, or `rollback=False` kept things as they are.
+    Failed,
+}
+
+/// Tracks the container this run created and the times the downtime is measured between.
+#[derive(Default)]
+struct Progress {
+    new_id: Option<String>,
+    new_verified: bool,
+    old_stopped_at: Option<Instant>,
+    new_running_at: Option<Instant>,
+}
+
+struct OpFailure {
+    op: Op,
+    fault: Fault,
+}
+
+async fn run_ops<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    ops: &[Op],
+    previous: Option<&Observed>,
+    progress: &mut Progress,
+) -> std::result::Result<(), OpFailure> {
+    for op in ops {
+        let resolve = |who: &Who, progress: &Progress| match who {
+            Who::Id(id) => id.clone(),
+            Who::New => progress.new_id.clone().unwrap_or_default(),
+        };
+        let fail = |fault| OpFailure {
+            op: op.clone(),
+            fault,
+        };
+        let started = Instant::now();
+        match op {
+            Op::Create(slot) => {
+                let as_name = slot.name_for(name);
+                let id = engine.create(&as_name, previous).await.map_err(fail)?;
+                engine.note("create", started, format!("{as_name} {}", short_id(&id)));
+                progress.new_id = Some(id);
+            }
+            Op::Stop(who) => {
+                let id = resolve(who, progress);
+                if *who != Who::New && progress.old_stopped_at.is_none() {
+                    progress.old_stopped_at = Some(started);
+                }
+                engine.stop(&id).await.map_err(fail)?;
+                engine.note("stop", started, format!("{} stopped", short_id(&id)));
+            }
+            Op::Start(who) => {
+                let id = resolve(who, progress);
+                engine.start(&id).await.map_err(fail)?;
+                if *who == Who::New {
+                    progress.new_running_at = Some(Instant::now());
+                }
+                engine.note("start", started, format!("{} started", short_id(&id)));
+            }
+            Op::Verify(who) => {
+                let id = resolve(who, progress);
+                engine.verify(&id).await.map_err(fail)?;
+                if *who == Who::New {
+                    progress.new_verified = true;
+                }
+                engine.note("verify", started, format!("{} verified", short_id(&id)));
+            }
+            Op::Rename(who, slot) => {
+                let id = resolve(who, progress);
+                let to = slot.name_for(name);
+                engine.rename(&id, &to).await.map_err(fail)?;
+                engine.note("rename", started, format!("{} -> {to}", short_id(&id)));
+            }
+            Op::Remove(who) => {
+                let id = resolve(who, progress);
+                engine.remove(&id).await.map_err(fail)?;
+                engine.note("remove", started, format!("{} removed", short_id(&id)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe_running(scene: &Scene) -> String {
+    match &scene.primary {
+        Some(c) if is_running(c) => format!(
+            "{} (image {}) runs under the name",
+            short_id(&c.id),
+            short_id(&c.image_id)
+        ),
+        Some(c) => format!(
+            "{} (image {}) is under the name, {}",
+            short_id(&c.id),
+            short_id(&c.image_id),
+            c.status
+        ),
+        None => "no container is under the name".into(),
+    }
+}
+
+/// Recovers what an interrupted run left, plans, and carries the plan out; on failure puts
+/// the previous container back (unless `settings.rollback` is off).
+pub(crate) async fn converge<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    desired: &Desired<'_>,
+    settings: Settings,
+) -> std::result::Result<Converged, Box<Failed>> {
+    let unreachable = |fault: Fault, current: Option<Observed>| {
+        Box::new(Failed {
+            current,
+            plan: None,
+            why: fault.message,
+            kind: FailKind::Unreachable,
+            state: "nothing was changed".into(),
+            recovered: None,
+        })
+    };
+    let mut scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
+
+    // 1. Whatever an interrupted run left.
+    let mut recovered = None;
+    match recover(name, &scene, Some(desired), true) {
+        Recovery::Nothing => {}
+        Recovery::Refuse(why) => {
+            return Err(Box::new(Failed {
+                current: scene.primary,
+                plan: None,
+                why,
+                kind: FailKind::Refused,
+                state: "nothing was changed".into(),
+                recovered: None,
+            }))
+        }
+        Recovery::Ops { ops, what } => {
+            let started = Instant::now();
+            let mut progress = Progress::default();
+            let result = run_ops(engine, name, &ops, None, &mut progress).await;
+            if let Err(failure) = result {
+                // The new container of the interrupted run failed its verification now: the
+                // same recovery, distrusting it, brings the backup back.
+                let retry = engine
+                    .scene()
+                    .await
+                    .ok()
+                    .map(|s| recover(name, &s, None, true));
+                if let Some(Recovery::Ops { ops, .. }) = retry {
+                    let _ = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+                }
+                let after = engine.scene().await.unwrap_or_default();
+                return Err(Box::new(Failed {
+                    state: describe_running(&after),
+                    current: after.primary,
+                    plan: None,
+                    why: format!(
+                        "recovering from an interrupted redeploy failed at {:?}: {}",
+                        failure.op, failure.fault.message
+                    ),
+                    kind: FailKind::Failed,
+                    recovered: None,
+                }));
+            }
+            engine.note("recover", started, what.clone());
+            recovered = Some(what);
+            scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
+        }
+    }
+
+    // 2. The plan, against what runs now.
+    let current = scene.primary.clone();
+    let planned = Instant::now();
+    let decision = plan(current.as_ref(), desired).forced(settings.force);
+    engine.note(
+        "plan",
+        planned,
+        format!("{}: {}", decision.action.as_str(), decision.summary()),
+    );
+    let ops = ops_for(decision.action, settings.strategy, current.as_ref());
+    let mut progress = Progress::default();
+    let result = run_ops(engine, name, &ops, current.as_ref(), &mut progress).await;
+    let downtime_ms = match (progress.old_stopped_at, progress.new_running_at) {
+        (Some(stopped), Some(running)) => {
+            Some(running.saturating_duration_since(stopped).as_secs_f64() * 1000.0)
+        }
+        (None, Some(_)) if current.as_ref().is_some_and(is_running) => Some(0.0),
+        _ => None,
+    };
+    let failure = match result {
+        Ok(()) => {
+            return Ok(Converged {
+                container_id: progress
+                    .new_id
+                    .clone()
+                    .or_else(|| current.as_ref().map(|c| c.id.clone())),
+                current,
+                plan: decision,
+                recovered,
+                downtime_ms,
+                warnings: vec![],
+            })
+        }
+        Err(failure) => failure,
+    };
+
+    // 3. A step failed.
+    let why = failure.fault.message.clone();
+    if failure.fault.unreachable {
+        return Err(Box::new(Failed {
+            current,
+            plan: Some(decision),
+            why,
+            kind: FailKind::Unreachable,
+            state: "the containers were left where the run stopped: the next run recovers them"
+                .into(),
+            recovered,
+        }));
+    }
+    // The old container is gone only at the very last op, after the new one was verified: a
+    // failure to remove it leaves a backup to clean, not a broken service.
+    if progress.new_verified {
+        if let Op::Remove(Who::Id(_)) | Op::Stop(Who::Id(_)) = &failure.op {
+            return Ok(Converged {
+                container_id: progress.new_id.clone(),
+                current,
+                plan: decision,
+                recovered,
+                downtime_ms,
+                warnings: vec![format!(
+                    "the previous container could not be removed ({why}); the next run removes it"
+                )],
+            });
+        }
+    }
+    let verify_failed = matches!(failure.op, Op::Verify(Who::New));
+    let was_running = current.as_ref().is_some_and(is_running);
+    let replacing = decision.action == Action::Replace;
+    if !settings.rollback && verify_failed {
+        let after = engine.scene().await.unwrap_or_default();
+        return Err(Box::new(Failed {
+            current,
+            plan: Some(decision),
+            why,
+            kind: FailKind::Failed,
+            state: format!(
+                "rollback=False: the failed container was kept for inspection{}",
+                if replacing {
+                    format!(
+                        " and the previous one stays stopped as {:?}",
+                        Slot::Backup.name_for(name)
+                    )
+                } else {
+                    String::new()
+                }
+            ) + &format!("; {}", describe_running(&after)),
+            recovered,
+        }));
+    }
+    let started = Instant::now();
+    let undone = match decision.action {
+        Action::Replace => {
+            let scene = engine.scene().await.unwrap_or_default();
+            match recover(name, &scene, None, was_running) {
+                Recovery::Ops { ops, what } => {
+                    let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+                    engine.note("rollback", started, what);
+                    result.map_err(|f| f.fault.message)
+                }
+                Recovery::Nothing => Ok(()),
+                Recovery::Refuse(why) => Err(why),
+            }
+        }
+        Action::Create => match progress.new_id.clone() {
+            Some(id) => {
+                let removed = engine.remove(&id).await.map_err(|f| f.message);
+                engine.note("rollback", started, format!("{} removed", short_id(&id)));
+                removed
+            }
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    };
+    let after = engine.scene().await.unwrap_or_default();
+    let state = match (&undone, decision.action) {
+        (Ok(()), Action::Replace) => format!(
+            "the previous container was restored: {}",
+            describe_running(&after)
+        ),
+        (Ok(()), Action::Create) => {
+            "the new container was removed; no container existed before".into()
+        }
+        (Ok(()), _) => describe_running(&after),
+        (Err(e), _) => format!(
+            "restoring the previous container failed ({e}); nothing was deleted: {}",
+            describe_running(&after)
+        ),
+    };
+    Err(Box::new(Failed {
+        current: after.primary,
+        plan: Some(decision),
+        why,
+        kind: if replacing && undone.is_ok() {
+            FailKind::RolledBack
+        } else {
+            FailKind::Failed
+        },
+        state,
+        recovered,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::block_on;
+
+    const NAME: &str = "web";
+    const SPEC: &str = r#"{"environment":{"A":"1"}}"#;
+
+    /// One container in the in-memory engine.
+    #[derive(Debug, Clone)]
+    struct Sim {
+        id: String,
+        name: String,
+        image: String,
+        spec: Option<String>,
+        owner: Option<String>,
+        previous: Option<String>,
+        running: bool,
+    }
+
+    /// An engine in memory. `crash_after` mutating calls, the "process" dies: every later call
+    /// fails and changes nothing, as after a kill -9.
+    struct Fake {
+        containers: Vec<Sim>,
+        desired_image: String,
+        bad_image: Option<String>,
+        crash_after: Option<usize>,
+        calls: usize,
+        next_id: usize,
+    }
+
+    impl Fake {
+        fn with_old(running: bool) -> Fake {
+            Fake {
+                containers: vec![Sim {
+                    id: "old".into(),
+                    name: NAME.into(),
+                    image: "sha256:v1".into(),
+                    spec: Some(SPEC.into()),
+                    owner: Some(NAME.into()),
+                    previous: None,
+                    running,
+                }],
+                desired_image: "sha256:v2".into(),
+                bad_image: None,
+                crash_after: None,
+                calls: 0,
+                next_id: 0,
+            }
+        }
+
+        fn tick(&mut self) -> std::result::Result<(), Fault> {
+            if self.crash_after.is_some_and(|n| self.calls >= n) {
+                return Err(Fault {
+                    message: "killed".into(),
+                    unreachable: true,
+                });
+            }
+            self.calls += 1;
+            Ok(())
+        }
+
+        fn find(&mut self, id: &str) -> std::result::Result<&mut Sim, Fault> {
+            self.containers
+                .iter_mut()
+                .find(|c| c.id == id)
+                .ok_or_else(|| Fault::new(format!("no such container {id}")))
+        }
+
+        fn observed(&self, name: &str) -> Option<Observed> {
+            self.containers
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| Observed {
+                    id: c.id.clone(),
+                    image_id: c.image.clone(),
+                    status: if c.running { "running" } else { "exited" }.into(),
+                    declared_spec: c.spec.clone(),
+                    stop_timeout: None,
+                    owner: c.owner.clone(),
+                    previous_container: c.previous.clone(),
+                })
+        }
+
+        /// The service is up on the declared image (or `image`) with nothing else around.
+        fn assert_one(&self, image: &str) {
+            assert_eq!(self.containers.len(), 1, "{:?}", self.containers);
+            let c = &self.containers[0];
+            assert_eq!(
+                (c.name.as_str(), c.image.as_str(), c.running),
+                (NAME, image, true)
+            );
+        }
+    }
+
+    impl Engine for Fake {
+        async fn scene(&mut self) -> std::result::Result<Scene, Fault> {
+            if self.crash_after.is_some_and(|n| self.calls >= n) {
+                return Err(Fault::new("killed"));
+            }
+            Ok(Scene {
+                primary: self.observed(NAME),
+                temporary: self.observed(&Slot::Temporary.name_for(NAME)),
+                backup: self.observed(&Slot::Backup.name_for(NAME)),
+            })
+        }
+        async fn create(
+            &mut self,
+            as_name: &str,
+            previous: Option<&Observed>,
+        ) -> std::result::Result<String, Fault> {
+            self.tick()?;
+            if self.containers.iter().any(|c| c.name == as_name) {
+                return Err(Fault::new("name in use"));
+            }
+            self.next_id += 1;
+            let id = format!("new{}", self.next_id);
+            self.containers.push(Sim {
+                id: id.clone(),
+                name: as_name.into(),
+                image: self.desired_image.clone(),
+                spec: Some(SPEC.into()),
+                owner: Some(NAME.into()),
+                previous: previous.map(|p| p.id.clone()),
+                running: false,
+            });
+            Ok(id)
+        }
+        async fn stop(&mut self, id: &str) -> std::result::Result<(), Fault> {
+            self.tick()?;
+            self.find(id)?.running = false;
+            Ok(())
+        }
+        async fn start(&mut self, id: &str) -> std::result::Result<(), Fault> {
+            self.tick()?;
+            self.find(id)?.running = true;
+            Ok(())
+        }
+        async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault> {
+            self.tick()?;
+            let bad = self.bad_image.clone();
+            let c = self.find(id)?;
+            if !c.running || Some(&c.image) == bad.as_ref() {
+                return Err(Fault::new(format!("{id} is unhealthy")));
+            }
+            Ok(())
+        }
+        async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault> {
+            self.tick()?;
+            if self.containers.iter().any(|c| c.name == to && c.id != id) {
+                return Err(Fault::new("name in use"));
+            }
+            self.find(id)?.name = to.into();
+            Ok(())
+        }
+        async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault> {
+            self.tick()?;
+            self.find(id)?;
+            self.containers.retain(|c| c.id != id);
+            Ok(())
+        }
+        fn note(&mut self, _: &'static str, _: Instant, _: String) {}
+    }
+
+    fn run(
+        fake: &mut Fake,
+        strategy: Strategy,
+        rollback: bool,
+    ) -> std::result::Result<Converged, Box<Failed>> {
+        let image = fake.desired_image.clone();
+        let desired = Desired {
+            image_id: &image,
+            spec_json: SPEC,
+        };
+        let settings = Settings {
+            strategy,
+            rollback,
+            force: false,
+        };
+        block_on(converge(fake, NAME, &desired, settings))
+    }
+
+    const STRATEGIES: [Strategy; 3] = [
+        Strategy::CreateFirst,
+        Strategy::StopFirst,
+        Strategy::StartFirst,
+    ];
+
+    #[test]
+    fn every_strategy_replaces_and_leaves_one_container() {
+        for strategy in STRATEGIES {
+            let mut fake = Fake::with_old(true);
+            let done = run(&mut fake, strategy, true).unwrap();
+            assert_eq!(done.plan.action, Action::Replace);
+            assert!(done.downtime_ms.is_some());
+            fake.assert_one("sha256:v2");
+            assert_eq!(fake.containers[0].previous.as_deref(), Some("old"));
+        }
+    }
+
+    /// kill -9 after every single step of every strategy: the next run converges.
+    #[test]
+    fn a_kill_at_any_step_boundary_converges_on_the_next_run() {
+        for strategy in STRATEGIES {
+            let steps = {
+                let mut fake = Fake::with_old(true);
+                run(&mut fake, strategy, true).unwrap();
+                fake.calls
+            };
+            for kill_after in 0..steps {
+                let mut fake = Fake::with_old(true);
+                fake.crash_after = Some(kill_after);
+                assert!(
+                    run(&mut fake, strategy, true).is_err(),
+                    "{strategy:?} {kill_after}"
+                );
+                fake.crash_after = None;
+                let next = run(&mut fake, strategy, true);
+                assert!(
+                    next.is_ok(),
+                    "{strategy:?} killed after {kill_after}: {next:?}"
+                );
+                fake.assert_one("sha256:v2");
+            }
+        }
+    }
+
+    /// Killed again while recovering from a kill: still converges.
+    #[test]
+    fn two_kills_in_a_row_still_converge() {
+        for strategy in STRATEGIES {
+            for first in 0..8 {
+                for second in 0..8 {
+                    let mut fake = Fake::with_old(true);
+                    fake.crash_after = Some(first);
+                    let _ = run(&mut fake, strategy, true);
+                    fake.calls = 0;
+                    fake.crash_after = Some(second);
+                    let _ = run(&mut fake, strategy, true);
+                    fake.crash_after = None;
+                    let last = run(&mut fake, strategy, true);
+                    assert!(last.is_ok(), "{strategy:?} {first} {second}: {last:?}");
+                    fake.assert_one("sha256:v2");
+                }
+            }
+        }
+    }
+
+    /// A bad new image at any point of the rollout, and also after a kill: the old one serves.
+    #[test]
+    fn a_failed_verification_rolls_back_also_after_a_kill() {
+        for strategy in STRATEGIES {
+            let mut fake = Fake::with_old(true);
+            fake.bad_image = Some("sha256:v2".into());
+            let failed = run(&mut fake, strategy, true).unwrap_err();
+            assert_eq!(
+                failed.kind,
+                FailKind::RolledBack,
+                "{strategy:?}: {failed:?}"
+            );
+            fake.assert_one("sha256:v1");
+            assert!(failed.state.contains("restored"), "{}", failed.state);
+
+            for kill_after in 0..12 {
+                let mut fake = Fake::with_old(true);
+                fake.bad_image = Some("sha256:v2".into());
+                fake.crash_after = Some(kill_after);
+                let _ = run(&mut fake, strategy, true);
+                fake.crash_after = None;
+                let next = run(&mut fake, strategy, true);
+                assert!(next.is_err(), "the bad image must never be accepted");
+                fake.assert_one("sha256:v1");
+            }
+        }
+    }
+
+    #[test]
+    fn rollback_off_keeps_the_failed_container_and_the_stopped_backup() {
+        let mut fake = Fake::with_old(true);
+        fake.bad_image = Some("sha256:v2".into());
+        let failed = run(&mut fake, Strategy::CreateFirst, false).unwrap_err();
+        assert_eq!(failed.kind, FailKind::Failed);
+        let names: Vec<_> = fake
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), c.running))
+            .collect();
+        assert!(
+            names.contains(&("web.deploy-old".into(), false)),
+            "{names:?}"
+        );
+        assert!(names.iter().any(|(n, _)| n == "web"));
+        // A later run with rollback on restores the old one.
+        let _ = run(&mut fake, Strategy::CreateFirst, true);
+        fake.assert_one("sha256:v1");
+    }
+
+    #[test]
+    fn a_failed_first_create_leaves_nothing() {
+        let mut fake = Fake::with_old(true);
+        fake.containers.clear();
+        fake.bad_image = Some("sha256:v2".into());
+        let failed = run(&mut fake, Strategy::CreateFirst, true).unwrap_err();
+        assert_eq!(failed.kind, FailKind::Failed);
+        assert!(fake.containers.is_empty());
+    }
+
+    #[test]
+    fn foreign_containers_in_our_names_are_refused_untouched() {
+        for slot in [Slot::Temporary, Slot::Backup] {
+            let mut fake = Fake::with_old(true);
+            fake.containers.push(Sim {
+                id: "theirs".into(),
+                name: slot.name_for(NAME),
+                image: "sha256:x".into(),
+                spec: None,
+                owner: None,
+                previous: None,
+                running: true,
+            });
+            let before = format!("{:?}", fake.containers);
+            let failed = run(&mut fake, Strategy::CreateFirst, true).unwrap_err();
+            assert_eq!(failed.kind, FailKind::Refused);
+            assert!(failed.why.contains("did not create"), "{}", failed.why);
+            assert_eq!(before, format!("{:?}", fake.containers));
+        }
+    }
+
+    #[test]
+    fn a_stopped_container_is_replaced_without_being_started_on_rollback() {
+        let mut fake = Fake::with_old(false);
+        fake.bad_image = Some("sha256:v2".into());
+        let failed = run(&mut fake, Strategy::CreateFirst, true).unwrap_err();
+        assert_eq!(failed.kind, FailKind::RolledBack);
+        assert_eq!(fake.containers.len(), 1);
+        assert_eq!(
+            (fake.containers[0].name.as_str(), fake.containers[0].running),
+            (NAME, false)
+        );
+    }
+
+    #[test]
+    fn start_first_has_no_gap() {
+        let mut fake = Fake::with_old(true);
+        let done = run(&mut fake, Strategy::StartFirst, true).unwrap();
+        assert_eq!(done.downtime_ms, Some(0.0));
+    }
+
+    #[test]
+    fn strategies_parse_and_name_themselves() {
+        for name in Strategy::NAMES {
+            assert_eq!(Strategy::parse(name).unwrap().as_str(), name);
+        }
+        let err = Strategy::parse("blue-green").unwrap_err().to_string();
+        assert!(
+            err.contains("blue-green") && err.contains("create-first"),
+            "{err}"
+        );
+    }
+}
