@@ -373,6 +373,8 @@ pub enum FailKind {
 /// Tracks the container this run created and the times the downtime is measured between.
 #[derive(Default)]
 struct Progress {
+    /// An op stopped, renamed or removed the container that was under the name.
+    touched_old: bool,
     new_id: Option<String>,
     new_verified: bool,
     old_stopped_at: Option<Instant>,
@@ -401,6 +403,9 @@ async fn run_ops<E: Engine>(
             fault,
         };
         let started = Instant::now();
+        if matches!(op, Op::Stop(Who::Id(_)) | Op::Rename(Who::Id(_), _) | Op::Remove(Who::Id(_))) {
+            progress.touched_old = true;
+        }
         match op {
             Op::Create(slot) => {
                 let as_name = slot.name_for(name);
@@ -451,7 +456,7 @@ async fn run_ops<E: Engine>(
 fn describe_running(scene: &Scene) -> String {
     match &scene.primary {
         Some(c) if is_running(c) => format!(
-            "{} (image {}) runs under the name",
+            "{} (image {}) is running under the name",
             short_id(&c.id),
             short_id(&c.image_id)
         ),
@@ -647,7 +652,13 @@ pub(crate) async fn converge<E: Engine>(
         _ => Ok(()),
     };
     let after = engine.scene().await.unwrap_or_default();
+    // The old container never stopped: the new one was created (or even started) beside it.
+    let untouched_old = replacing && !progress.touched_old;
     let state = match (&undone, decision.action) {
+        (Ok(()), Action::Replace) if untouched_old => format!(
+            "the new container was removed and the previous one was left running: {}",
+            describe_running(&after)
+        ),
         (Ok(()), Action::Replace) => format!(
             "the previous container was restored: {}",
             describe_running(&after)
@@ -665,7 +676,7 @@ pub(crate) async fn converge<E: Engine>(
         current: after.primary,
         plan: Some(decision),
         why,
-        kind: if replacing && undone.is_ok() {
+        kind: if replacing && undone.is_ok() && (verify_failed || !untouched_old) {
             FailKind::RolledBack
         } else {
             FailKind::Failed
@@ -936,7 +947,12 @@ mod tests {
                 "{strategy:?}: {failed:?}"
             );
             fake.assert_one("sha256:v1");
-            assert!(failed.state.contains("restored"), "{}", failed.state);
+            // start-first never stopped the old one; the others restored it.
+            let expected = match strategy {
+                Strategy::StartFirst => "left running",
+                _ => "restored",
+            };
+            assert!(failed.state.contains(expected), "{}", failed.state);
 
             for kill_after in 0..12 {
                 let mut fake = Fake::with_old(true);

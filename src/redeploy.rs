@@ -149,7 +149,8 @@ pub fn validate_container_name(name: &str) -> Result<()> {
 pub struct RedeployReport {
     pub name: String,
     pub image: String,
-    /// `none`, `created`, `replaced`, `started`, or (in a `RolledBack` error) `rolled-back`.
+    /// `none`, `created`, `replaced`, `started`, `recovered` (only an interrupted run's
+    /// leftovers were put right), or (in a `RolledBack` error) `rolled-back`.
     pub action: &'static str,
     /// What changed, each as `{old, new}`; empty exactly when `action == "none"`.
     pub changes: Map<String, Value>,
@@ -328,6 +329,9 @@ fn converged_report(
         "",
     );
     if let Some(what) = &done.recovered {
+        if report.action == "none" {
+            report.action = "recovered";
+        }
         report.comment = format!(
             "recovered an interrupted redeploy ({what}); {}",
             report.comment
@@ -762,11 +766,16 @@ impl Engine for DockerEngine<'_, '_> {
     ) -> std::result::Result<String, Fault> {
         // Engine 20.10 accepts a missing network at create and fails only at start, after the
         // old container has stopped: look the networks up now, while it still serves.
+        let not_created = |e| {
+            let mut f = fault(e);
+            f.message = format!("it could not be created: {}", f.message);
+            f
+        };
         for network in self.request.spec.network_names() {
             self.docker
                 .inspect_network(network, None::<InspectNetworkOptions>)
                 .await
-                .map_err(fault)?;
+                .map_err(not_created)?;
         }
         let options = CreateContainerOptions {
             name: Some(as_name.to_string()),
@@ -776,11 +785,7 @@ impl Engine for DockerEngine<'_, '_> {
             .docker
             .create_container(Some(options), self.create_body(as_name, previous))
             .await
-            .map_err(|e| {
-                let mut f = fault(e);
-                f.message = format!("it could not be created: {}", f.message);
-                f
-            })?;
+            .map_err(not_created)?;
         for (network, attachment) in self.request.spec.extra_networks() {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),

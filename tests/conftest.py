@@ -86,6 +86,8 @@ class App:
 
         pull = overrides.pop("pull", True)
         image = overrides.pop("image", self.ref)
+        # Half a second of uptime proves a start here; the verification tests set their own.
+        overrides.setdefault("min_uptime", 0.5)
         return docker_deploy.redeploy(self.name, image, pull=pull, **self.spec(**overrides))
 
     def remove(self) -> None:

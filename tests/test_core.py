@@ -350,17 +350,18 @@ def test_failed_create_during_replace_leaves_the_old_one_untouched(serving):
     assert_untouched(app, before)
 
 
-def test_an_orphaned_backup_is_reported_not_overwritten(serving):
-    """A crash after the old container was moved aside leaves the name empty."""
+def test_an_orphaned_backup_is_restored_by_the_next_run(serving):
+    """A run killed after it stopped the old container and moved it aside leaves the name
+    empty: the next run gives the backup its name back and starts it, creating nothing."""
     app, before = serving
     backup = f"{app.name}.deploy-old"
+    docker("stop", "-t", "1", app.name)
     docker("rename", app.name, backup)
-    with pytest.raises(DeployError, match="interrupted redeploy") as err:
-        app.deploy()
-    assert backup in str(err.value)
-    assert inspect(app.name) is None, "nothing may be created over the orphaned backup"
-    assert inspect(backup)["Id"] == before[0]
-    docker("rename", backup, app.name)
+    result = app.deploy()
+    assert result["action"] == "recovered", result
+    assert "gave" in result["recovered"] and "its name back" in result["recovered"]
+    assert inspect(backup) is None
+    assert_untouched(app, before, restored=True)
     assert app.deploy()["action"] == "none"
 
 

@@ -56,6 +56,22 @@ REPLACED = {
     "comment": 'replaced "web": running sha256:1, tag now sha256:2',
     "downtime_ms": 120.4,
     "warnings": [],
+    "strategy": "create-first",
+    "image_id": "sha256:2",
+    "previous_image_id": "sha256:1",
+    "removed_images": [],
+    "steps": [{"step": "stop", "detail": "c1 stopped", "duration_ms": 100.2}],
+}
+
+# What `deployed` hands the execution module when no option is given.
+DEFAULT_OPTIONS = {
+    "strategy": "create-first",
+    "health_timeout": 60,
+    "min_uptime": 2,
+    "rollback": True,
+    "lock_timeout": 300,
+    "keep_images": None,
+    "replicas": None,
 }
 
 
@@ -67,7 +83,13 @@ def test_deployed_noop_is_true_with_empty_changes():
     ret = load("states", salt).deployed("web", REF, tag="prod", port_bindings=["80:80"])
     assert ret == {"name": "web", "result": True, "changes": {}, "comment": "up to date"}
     salt["docker_deploy.redeploy"].assert_called_once_with(
-        "web", f"{REF}:prod", pull=True, force=False, auth=None, port_bindings=["80:80"]
+        "web",
+        f"{REF}:prod",
+        pull=True,
+        force=False,
+        auth=None,
+        **DEFAULT_OPTIONS,
+        port_bindings=["80:80"],
     )
 
 
@@ -75,7 +97,11 @@ def test_deployed_replaced_reports_changes_and_downtime():
     salt = salt_mocks(**{"docker_deploy.redeploy": MagicMock(return_value=REPLACED)})
     ret = load("states", salt).deployed("web", REF)
     assert ret["result"] is True
+    summary = ret["changes"].pop("deploy")
     assert ret["changes"] == REPLACED["changes"]
+    assert summary["old_image_id"] == "sha256:1" and summary["new_image_id"] == "sha256:2"
+    assert summary["downtime_ms"] == 120.4 and summary["strategy"] == "create-first"
+    assert summary["steps"] == ["stop c1 stopped (100 ms)"]
     assert ret["comment"].startswith("replaced") and "downtime 120 ms" in ret["comment"]
 
 
@@ -94,6 +120,7 @@ def test_deployed_strips_salt_dunders():
         "pull": True,
         "force": False,
         "auth": None,
+        **DEFAULT_OPTIONS,
     }
 
 

@@ -1,26 +1,31 @@
 """Type stubs for the native module ``saltext.docker_deploy._core`` (written by hand)."""
 
-from typing import Any, TypedDict
+from typing import Any, TypedDict, overload
 
 # The result types exist only for type checkers (the runtime returns plain dicts).
 
 __all__ = [
     "SPEC_KEYWORDS",
+    "STRATEGIES",
     "ContainerStartError",
     "DeployError",
     "DockerUnavailable",
     "ImageNotFound",
     "InvalidSpec",
+    "LockTimeout",
     "RegistryError",
+    "RolledBack",
     "check",
     "image_diff",
     "preview",
     "pull",
     "redeploy",
     "remove",
+    "rollback",
 ]
 
 SPEC_KEYWORDS: list[str]
+STRATEGIES: list[str]
 
 class DeployError(Exception): ...
 class DockerUnavailable(DeployError): ...
@@ -28,6 +33,10 @@ class ImageNotFound(DeployError): ...
 class RegistryError(DeployError): ...
 class InvalidSpec(DeployError): ...
 class ContainerStartError(DeployError): ...
+class LockTimeout(DeployError): ...
+
+class RolledBack(ContainerStartError):
+    report: dict[str, Any]
 
 class _Auth(TypedDict, total=False):
     username: str
@@ -70,8 +79,22 @@ class _RedeployResult(TypedDict):
     comment: str
     pull: _PullResult | None
     downtime_ms: float | None
+    strategy: str
+    recovered: str | None
+    removed_images: list[str]
     steps: list[_Step]
     warnings: list[str]
+
+class _ReplicasResult(TypedDict):
+    name: str
+    image: str
+    replicas: int
+    action: str
+    changes: dict[str, Any]
+    comment: str
+    image_id: str
+    results: list[_RedeployResult]
+    removed: list[str]
 
 class _CheckResult(TypedDict):
     image: str
@@ -87,12 +110,40 @@ class _RemoveResult(TypedDict):
     image_id: str | None
 
 def check(image: str, *, auth: _Auth | None = None) -> _CheckResult: ...
+@overload
 def preview(
-    name: str, image: str, *, image_id: str | None = None, force: bool = False, **spec: Any
+    name: str,
+    image: str,
+    *,
+    image_id: str | None = None,
+    force: bool = False,
+    strategy: str = "create-first",
+    replicas: None = None,
+    **spec: Any,
+) -> _RedeployResult: ...
+@overload
+def preview(
+    name: str,
+    image: str,
+    *,
+    image_id: str | None = None,
+    force: bool = False,
+    strategy: str = "create-first",
+    replicas: int,
+    **spec: Any,
+) -> _ReplicasResult: ...
+def rollback(
+    name: str,
+    *,
+    strategy: str = "create-first",
+    health_timeout: float = 60.0,
+    min_uptime: float = 2.0,
+    lock_timeout: float = 300.0,
 ) -> _RedeployResult: ...
 def remove(name: str) -> _RemoveResult: ...
 def pull(image: str, *, auth: _Auth | None = None) -> _PullResult: ...
 def image_diff(name: str, image: str) -> _DiffResult: ...
+@overload
 def redeploy(
     name: str,
     image: str,
@@ -100,5 +151,29 @@ def redeploy(
     pull: bool = True,
     force: bool = False,
     auth: _Auth | None = None,
+    strategy: str = "create-first",
+    health_timeout: float = 60.0,
+    min_uptime: float = 2.0,
+    rollback: bool = True,
+    lock_timeout: float = 300.0,
+    keep_images: int | None = None,
+    replicas: None = None,
     **spec: Any,
 ) -> _RedeployResult: ...
+@overload
+def redeploy(
+    name: str,
+    image: str,
+    *,
+    pull: bool = True,
+    force: bool = False,
+    auth: _Auth | None = None,
+    strategy: str = "create-first",
+    health_timeout: float = 60.0,
+    min_uptime: float = 2.0,
+    rollback: bool = True,
+    lock_timeout: float = 300.0,
+    keep_images: int | None = None,
+    replicas: int,
+    **spec: Any,
+) -> _ReplicasResult: ...

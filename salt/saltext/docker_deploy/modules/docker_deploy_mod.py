@@ -89,15 +89,23 @@ def image_diff(name, image, **kwargs):
 def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
     """
     Pull ``image`` and, only when its image ID or the declared settings differ from the
-    container ``name``, replace the container safely. Settings are the keywords of Salt's
-    ``docker_container.running``: ``environment``, ``port_bindings``, ``binds``, ...
+    container ``name``, replace the container safely: the new one must prove itself (healthy,
+    or running ``min_uptime`` seconds without a restart) before the old one is removed, and a
+    failure brings the old one back (``RolledBack``).
+
+    Options: ``strategy`` (``create-first``, ``stop-first``, ``start-first``),
+    ``health_timeout`` (60), ``min_uptime`` (2), ``rollback`` (True), ``lock_timeout`` (300),
+    ``keep_images`` (keep the newest N images of the repository), ``replicas`` (manage
+    ``name-1`` .. ``name-N``, one at a time). Settings are the keywords of Salt's
+    ``docker_container.running``: ``environment``, ``port_bindings``, ``binds``,
+    ``healthcheck``, ...
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' docker_deploy.redeploy web registry.example.com/team/web:prod \\
-            port_bindings='["8080:80"]'
+            port_bindings='["8080:80"]' strategy=stop-first
     """
     return _call(
         core.redeploy,
@@ -108,6 +116,24 @@ def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
         auth=_auth(image, auth) if pull else None,
         **clean_kwargs(kwargs),
     )
+
+
+def rollback(name, **kwargs):
+    """
+    Go back to the image that ran under ``name`` before its last redeploy (recorded on the
+    container), with the same settings, through the same verified path. Options:
+    ``strategy``, ``health_timeout``, ``min_uptime``, ``lock_timeout``.
+
+    The next ``docker_deploy.deployed`` run moves the container forward to the tag again:
+    move the tag back in the registry (or pin ``image`` by digest) to stay.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.rollback web
+    """
+    return _call(core.rollback, name, **clean_kwargs(kwargs))
 
 
 def preview(name, image, image_id=None, force=False, **kwargs):

@@ -43,7 +43,22 @@ def _reference(image, tag):
     return f"{image}:{tag}" if tag not in (None, "") else image
 
 
-def deployed(name, image, tag=None, pull=True, auth=None, force=False, **kwargs):
+def deployed(
+    name,
+    image,
+    tag=None,
+    pull=True,
+    auth=None,
+    force=False,
+    strategy="create-first",
+    health_timeout=60,
+    min_uptime=2,
+    rollback=True,
+    lock_timeout=300,
+    keep_images=None,
+    replicas=None,
+    **kwargs,
+):
     """
     Ensure the container ``name`` runs the current image of ``image`` (``:tag`` appended when
     ``tag`` is given) with the declared settings, replacing it safely only when either differs.
@@ -60,20 +75,49 @@ def deployed(name, image, tag=None, pull=True, auth=None, force=False, **kwargs)
         ``{username, password}`` for the registry; by default the ``docker-registries`` pillar.
     force
         Replace the container even when nothing differs (what a ``watch`` requisite does).
+    strategy
+        ``create-first`` (default: the new container is created while the old one serves, the
+        gap is one stop and one start), ``stop-first`` (the old one stops before anything
+        else), ``start-first`` (the new one runs and is verified before the old one stops: no
+        gap, but no fixed host ports).
+    health_timeout
+        Seconds to wait for ``healthy`` when the image or ``healthcheck`` defines a check.
+    min_uptime
+        Without a health check: seconds the new container must run without a restart.
+    rollback
+        On failure bring the previous container back (default). ``False`` keeps the failed
+        container for inspection and the previous one stopped as ``<name>.deploy-old``.
+    lock_timeout
+        Seconds to wait while another run redeploys the same container on this host.
+    keep_images
+        After a success, remove images of the repository beyond the newest N (never one that
+        a container uses).
+    replicas
+        Manage ``name-1`` .. ``name-N``, replaced one at a time; the rollout stops at the first
+        failure. Host ports take a range, one port per replica (``8080-8082:80``).
     **kwargs
         The container's settings, as for Salt's ``docker_container.running``: ``command``,
         ``entrypoint``, ``environment``, ``port_bindings``, ``binds``, ``volumes``, ``labels``,
         ``restart_policy``, ``network_mode``, ``networks``, ``user``, ``working_dir``,
-        ``hostname``, ``extra_hosts``, ``shutdown_timeout``, ``stop_signal``.
+        ``hostname``, ``extra_hosts``, ``shutdown_timeout``, ``stop_signal``, ``healthcheck``.
     """
     ret = _ret(name)
     reference = _reference(image, tag)
     spec = clean_kwargs(kwargs)
+    options = {
+        "strategy": strategy,
+        "health_timeout": health_timeout,
+        "min_uptime": min_uptime,
+        "rollback": rollback,
+        "lock_timeout": lock_timeout,
+        "keep_images": keep_images,
+        "replicas": replicas,
+    }
     try:
         if __opts__["test"]:
-            return _predict(ret, name, reference, pull, auth, force, spec)
+            return _predict(ret, name, reference, pull, auth, force, strategy, replicas, spec)
         result = __salt__["docker_deploy.redeploy"](
-            name, reference, pull=pull, force=force, auth=auth, **spec
+            name, reference, pull=pull, force=force, auth=auth, **options, **spec
         )
     except Exception as err:
         ret["result"] = False
@@ -81,14 +125,36 @@ def deployed(name, image, tag=None, pull=True, auth=None, force=False, **kwargs)
         return ret
     ret["changes"] = result["changes"]
     ret["comment"] = result["comment"]
-    if result.get("downtime_ms") is not None:
-        ret["comment"] += f" (downtime {result['downtime_ms']:.0f} ms)"
-    for warning in result.get("warnings") or []:
-        ret["comment"] += f"; WARNING: {warning}"
+    reports = result["results"] if replicas is not None else [result]
+    for report in reports:
+        if report.get("downtime_ms") is not None:
+            if replicas is not None:
+                ret["comment"] += f"; {report['name']} downtime {report['downtime_ms']:.0f} ms"
+            else:
+                ret["comment"] += f" (downtime {report['downtime_ms']:.0f} ms)"
+        for warning in report.get("warnings") or []:
+            ret["comment"] += f"; WARNING: {warning}"
+    if replicas is None and ret["changes"]:
+        ret["changes"]["deploy"] = _summary(result)
     return ret
 
 
-def _predict(ret, name, reference, pull, auth, force, spec):
+def _summary(result):
+    """What a redeploy did, for ``changes``: the images, the gap, the steps and their times."""
+    return {
+        "strategy": result.get("strategy"),
+        "old_image_id": result.get("previous_image_id"),
+        "new_image_id": result.get("image_id"),
+        "downtime_ms": result.get("downtime_ms"),
+        "steps": [
+            f"{step['step']} {step['detail']} ({step['duration_ms']:.0f} ms)"
+            for step in result.get("steps") or []
+        ],
+        "removed_images": result.get("removed_images") or [],
+    }
+
+
+def _predict(ret, name, reference, pull, auth, force, strategy, replicas, spec):
     """test=True: ask the registry (no pull) and plan against what runs; change nothing."""
     assumed_image = None
     if pull:
@@ -101,17 +167,23 @@ def _predict(ret, name, reference, pull, auth, force, spec):
         if remote["update_available"]:
             assumed_image = remote["remote_digest"]
     predicted = __salt__["docker_deploy.preview"](
-        name, reference, image_id=assumed_image, force=force, **spec
+        name,
+        reference,
+        image_id=assumed_image,
+        force=force,
+        strategy=strategy,
+        replicas=replicas,
+        **spec,
     )
     if predicted["action"] == "none":
         ret["comment"] = predicted["comment"]
         return ret
     ret["result"] = None
     ret["changes"] = predicted["changes"]
-    if assumed_image is not None:
-        ret["changes"]["image"]["new"] = f"{reference} now {assumed_image} in the registry"
     ret["comment"] = predicted["comment"].replace("would be ", "would have to be ", 1)
-    if assumed_image is not None:
+    if assumed_image is not None and replicas is None:
+        if "image" in ret["changes"]:
+            ret["changes"]["image"]["new"] = f"{reference} now {assumed_image} in the registry"
         # The registry gives a manifest digest, not yet an image ID: say which it is.
         ret["comment"] = ret["comment"].replace("tag now", "registry digest now", 1)
     return ret
