@@ -12,7 +12,45 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from testbed import Registry, TestBed, docker, free_port
+from testbed import (
+    EXIT_CMD,
+    HEALTHY,
+    NEVER_HEALTHY,
+    STUBBORN_CMD,
+    UNHEALTHY,
+    Registry,
+    TestBed,
+    docker,
+    free_port,
+)
+
+# The image variants: (version string served, command, HEALTHCHECK instruction).
+VARIANTS = {
+    "v1": ("v1", None, ""),
+    "v2": ("v2", None, ""),
+    "v3": ("v3", None, ""),
+    "exits": ("exits", EXIT_CMD, ""),
+    "healthy": ("healthy", None, HEALTHY),
+    "unhealthy": ("unhealthy", None, UNHEALTHY),
+    "never-healthy": ("never-healthy", None, NEVER_HEALTHY),
+    "stubborn-v1": ("v1", STUBBORN_CMD, ""),
+    "stubborn-v2": ("v2", STUBBORN_CMD, ""),
+}
+
+
+class Images(dict):
+    """Local tags of the image variants, each built on first use."""
+
+    def __init__(self, bed: TestBed):
+        super().__init__()
+        self.bed = bed
+
+    def __missing__(self, variant: str) -> str:
+        version, cmd, healthcheck = VARIANTS[variant]
+        tag = f"ddtest-{self.bed.run_id}/web:{variant}"
+        self.bed.build(tag, version, cmd=cmd, healthcheck=healthcheck)
+        self[variant] = tag
+        return tag
 
 
 def _engine_answers() -> bool:
@@ -45,11 +83,11 @@ def registry(bed):
 
 @pytest.fixture(scope="session")
 def images(bed):
-    """Local images v1 and v2 of the busybox httpd app: {"v1": tag, "v2": tag}."""
-    repo = f"ddtest-{bed.run_id}/web"
-    tags = {v: f"{repo}:{v}" for v in ("v1", "v2")}
-    for version, tag in tags.items():
-        bed.build(tag, version)
+    """Local tags of the busybox httpd app and its variants, by variant: {"v1": tag, ...}."""
+    tags = Images(bed)
+    for variant in ("v1", "v2"):
+        # Built now: most tests use both.
+        tags[variant]
     return tags
 
 
@@ -62,7 +100,7 @@ class App:
 
     bed: TestBed
     registry: Registry
-    images: dict[str, str]
+    images: Images
     name: str
     repo: str
     port: int
@@ -90,9 +128,20 @@ class App:
         overrides.setdefault("min_uptime", 0.5)
         return docker_deploy.redeploy(self.name, image, pull=pull, **self.spec(**overrides))
 
+    @property
+    def volume(self) -> str:
+        """A labelled named volume for this app's data, created on first use."""
+        name = f"{self.name}-data"
+        docker("volume", "create", "--label", self.bed.label, name)
+        return name
+
     def remove(self) -> None:
         names = [self.name, f"{self.name}.deploy-new", f"{self.name}.deploy-old"]
-        docker("rm", "-f", "-v", *names, check=False)
+        replicas = docker(
+            "ps", "-aq", "--filter", f"label=io.saltext.docker-deploy.replica-of={self.name}"
+        ).split()
+        docker("rm", "-f", "-v", *names, *replicas, check=False)
+        docker("volume", "rm", f"{self.name}-data", check=False)
         # Untag what this app pulled; the images themselves belong to the session.
         refs = docker(
             "images",

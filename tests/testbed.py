@@ -32,6 +32,21 @@ HTTPD_CMD = [
     "-c",
     "trap 'exit 0' TERM; /bin/busybox httpd -f -p 80 -h /www & wait",
 ]
+# PID 1 is httpd itself, which has no TERM handler: the kernel ignores TERM for PID 1, so a
+# stop waits out the whole stop timeout and then kills (an app that ignores SIGTERM).
+STUBBORN_CMD = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
+# Prints a line and exits with code 3 at once.
+EXIT_CMD = ["/bin/busybox", "sh", "-c", "echo 'cannot start: no config'; exit 3"]
+
+# HEALTHCHECK instructions for the image variants.
+HEALTHY = "HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD " + json.dumps(
+    ["/bin/busybox", "wget", "-q", "-O-", "http://127.0.0.1/"]
+)
+UNHEALTHY = "HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD " + json.dumps(
+    ["/bin/busybox", "sh", "-c", "echo db unreachable; exit 1"]
+)
+# The first check runs only after the interval: the container stays `starting` for minutes.
+NEVER_HEALTHY = 'HEALTHCHECK --interval=300s CMD ["/bin/busybox", "true"]'
 
 
 def docker(*args: str, check: bool = True, quiet: bool = False) -> str:
@@ -212,8 +227,11 @@ class TestBed:
     def labels(self) -> dict[str, str]:
         return {TEST_LABEL: self.run_id}
 
-    def build(self, tag: str, version: str, cmd: list[str] | None = None) -> str:
-        """Builds an image FROM scratch with busybox that serves `version` over HTTP on :80."""
+    def build(
+        self, tag: str, version: str, cmd: list[str] | None = None, healthcheck: str = ""
+    ) -> str:
+        """Builds an image FROM scratch with busybox that serves `version` over HTTP on :80
+        (or runs `cmd`), with an optional HEALTHCHECK instruction."""
         context = self.workdir / f"ctx-{version}-{abs(hash((tag, tuple(cmd or []))))}"
         (context / "www").mkdir(parents=True, exist_ok=True)
         shutil.copy2(BUSYBOX, context / "busybox")
@@ -222,7 +240,7 @@ class TestBed:
             "FROM scratch\n"
             "COPY busybox /bin/busybox\n"
             "COPY www /www\n"
-            f"CMD {json.dumps(cmd or HTTPD_CMD)}\n"
+            f"CMD {json.dumps(cmd or HTTPD_CMD)}\n" + (f"{healthcheck}\n" if healthcheck else "")
         )
         docker(
             "build",
