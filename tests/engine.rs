@@ -495,14 +495,16 @@ fn start_failure_keeps_the_previous_container() {
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port();
     let result = case.deploy(json!({"port_bindings": [format!("127.0.0.1:{taken}:80")]}));
+    // The old container was stopped for the swap, so this is a rollback, with its report.
     match &result {
-        Err(Error::ContainerStart(msg)) => {
+        Err(Error::RolledBack { message, report }) => {
             assert!(
-                msg.contains(&case.name),
-                "the message names the container: {msg}"
+                message.contains(&case.name) && message.contains("address already in use"),
+                "the message names the container and the cause: {message}"
             );
+            assert_eq!(report["action"], "rolled-back");
         }
-        other => panic!("expected Err(ContainerStart), got {other:?}"),
+        other => panic!("expected Err(RolledBack), got {other:?}"),
     }
 
     assert_eq!(

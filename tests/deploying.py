@@ -1,0 +1,109 @@
+"""Helpers shared by the safety tests of the Python API and of Salt: a redeploy in a child
+process (to pause or kill it), and the checks every safety test ends with."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testbed import docker, inspect, wait_for, wait_http
+
+# Runs one redeploy in its own process (so that it can be killed) and prints its outcome.
+RUNNER = """
+import json, sys
+from saltext import docker_deploy
+args = json.loads(sys.argv[1])
+try:
+    report = docker_deploy.redeploy(**args)
+    print(json.dumps({"action": report["action"]}))
+except docker_deploy.DeployError as err:
+    print(json.dumps({"error": type(err).__name__, "message": str(err)}))
+"""
+
+
+class Run:
+    """A redeploy in a child process, optionally paused after a step (test-only hook)."""
+
+    def __init__(self, app, tmp_path: Path, pause: str | None = None, **kwargs):
+        self.pause_file = tmp_path / f"paused-{time.monotonic_ns()}"
+        env = dict(os.environ)
+        if pause:
+            env["SALTEXT_DOCKER_DEPLOY_PAUSE_AFTER"] = pause
+            env["SALTEXT_DOCKER_DEPLOY_PAUSE_FILE"] = str(self.pause_file)
+        kwargs.setdefault("min_uptime", 0.5)
+        args = {"name": app.name, "image": app.ref, **app.spec(), **kwargs}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", RUNNER, json.dumps(args)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_paused(self) -> None:
+        wait_for(lambda: self.pause_file.exists() or self.proc.poll() is not None, timeout=60)
+        assert self.pause_file.exists(), f"never paused: {self.proc.communicate()}"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def release(self) -> None:
+        self.pause_file.unlink()
+
+    def outcome(self) -> dict:
+        out, err = self.proc.communicate(timeout=120)
+        assert out.strip(), err
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def identity(name: str) -> tuple[str, str]:
+    found = inspect(name)
+    return found["Id"], found["Image"]
+
+
+def write_data(app, text: str) -> None:
+    docker("exec", app.name, "/bin/busybox", "sh", "-c", f"echo {text} > /data/file")
+
+
+def read_data(app) -> str:
+    return docker("exec", app.name, "/bin/busybox", "cat", "/data/file")
+
+
+def assert_serving(app, version: str, data: str | None = None) -> None:
+    """The one container under the name serves `version`, nothing else is left, data intact."""
+    assert wait_http(app.port, version) == version
+    assert app.bed.containers(app.name) == [app.name], "leftover or missing containers"
+    assert inspect(app.name)["State"]["Running"]
+    if data is not None:
+        assert read_data(app) == data
+
+
+def publish_variant(app, variant: str) -> None:
+    app.ref = app.bed.publish(app.registry, app.images[variant], app.repo, "prod")
+
+
+def replica_ports(count: int) -> int:
+    """A first port with `count` free ports after it."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = s.getsockname()[1]
+        if first + count < 65535 and all(port_free(first + i) for i in range(count)):
+            return first
+    raise AssertionError("no free port range")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
