@@ -403,7 +403,10 @@ async fn run_ops<E: Engine>(
             fault,
         };
         let started = Instant::now();
-        if matches!(op, Op::Stop(Who::Id(_)) | Op::Rename(Who::Id(_), _) | Op::Remove(Who::Id(_))) {
+        if matches!(
+            op,
+            Op::Stop(Who::Id(_)) | Op::Rename(Who::Id(_), _) | Op::Remove(Who::Id(_))
+        ) {
             progress.touched_old = true;
         }
         match op {

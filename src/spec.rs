@@ -1524,4 +1524,82 @@ mod tests {
             .unwrap()
             .contains_key("n1"));
     }
+
+    #[test]
+    fn healthcheck_forms_normalise_and_reach_the_create_body() {
+        let shell = parse(
+            json!({"healthcheck": {"test": "wget -q localhost", "interval": "2s",
+            "timeout": 1, "retries": 3, "start_period": "500ms"}}),
+        )
+        .unwrap();
+        let check = shell.healthcheck.clone().unwrap();
+        assert_eq!(check.test, ["CMD-SHELL", "wget -q localhost"]);
+        assert_eq!(
+            (check.interval_ms, check.timeout_ms, check.start_period_ms),
+            (Some(2000), Some(1000), Some(500))
+        );
+        let argv = parse(json!({"healthcheck": {"test": ["/bin/true"]}})).unwrap();
+        assert_eq!(argv.healthcheck.unwrap().test, ["CMD", "/bin/true"]);
+        let engine = parse(json!({"healthcheck": {"test": ["CMD", "/bin/true"]}})).unwrap();
+        assert_eq!(engine.healthcheck.unwrap().test, ["CMD", "/bin/true"]);
+        let off = parse(json!({"healthcheck": {"test": "none"}})).unwrap();
+        assert_eq!(off.healthcheck.unwrap().test, ["NONE"]);
+
+        let body = shell.to_create_body("img", &[]);
+        let health = body.healthcheck.unwrap();
+        assert_eq!(health.interval, Some(2_000_000_000));
+        assert_eq!(health.retries, Some(3));
+
+        invalid(
+            json!({"healthcheck": {"interval": "1s"}}),
+            "test is required",
+        );
+        invalid(json!({"healthcheck": {"test": "x", "every": 1}}), "every");
+        invalid(
+            json!({"healthcheck": {"test": "x", "interval": "soon"}}),
+            "interval",
+        );
+        invalid(json!({"healthcheck": "wget"}), "expected a dict");
+    }
+
+    #[test]
+    fn replicas_take_one_port_each_from_a_range() {
+        let spec = parse(json!({"port_bindings": ["127.0.0.1:8080-8082:80", "9000:90"]}));
+        let spec = spec.unwrap();
+        assert_eq!(
+            spec.port_bindings["80/tcp"][0].host_port, "8080-8082",
+            "a range is kept as declared"
+        );
+        // 9000 is fixed: three replicas cannot share it.
+        let err = spec.for_replica("web", 1, 3).unwrap_err().to_string();
+        assert!(err.contains("9000") && err.contains("9000-9002"), "{err}");
+
+        let ranged = parse(json!({"port_bindings": ["127.0.0.1:8080-8082:80", "90"]})).unwrap();
+        for index in 1..=3 {
+            let one = ranged.for_replica("web", index, 3).unwrap();
+            assert_eq!(
+                one.port_bindings["80/tcp"][0].host_port,
+                (8079 + index).to_string()
+            );
+            assert_eq!(one.port_bindings["90/tcp"][0].host_port, "");
+        }
+        let err = ranged.for_replica("web", 1, 2).unwrap_err().to_string();
+        assert!(err.contains("3 ports for 2 replicas"), "{err}");
+        assert_eq!(ranged.fixed_host_ports(), ["8080-8082"]);
+    }
+
+    #[test]
+    fn the_record_on_a_container_reads_back_as_the_same_spec() {
+        let spec = parse(json!({
+            "command": "httpd -f", "environment": {"A": "1"}, "port_bindings": ["8080:80"],
+            "binds": ["data:/data"], "restart_policy": "on-failure:2", "networks": ["n1"],
+            "healthcheck": {"test": "true", "interval": 1}, "stop_signal": "TERM",
+        }))
+        .unwrap();
+        let back = ContainerSpec::from_record("web", &spec.canonical_json()).unwrap();
+        assert_eq!(back, spec);
+        assert_eq!(back.canonical_json(), spec.canonical_json());
+        let err = ContainerSpec::from_record("web", "{not json").unwrap_err();
+        assert!(err.to_string().contains("cannot be read"), "{err}");
+    }
 }
