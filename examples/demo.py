@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from saltext import docker_deploy
-from testbed import Registry, TestBed, free_port, wait_http
+from testbed import EXIT_CMD, Registry, TestBed, free_port, wait_http
 
 SHOWN = (
     "action",
@@ -86,7 +86,10 @@ def main() -> int:
         second = docker_deploy.redeploy(name, ref, **spec)
         took_ms = (time.perf_counter() - started) * 1000
         show("redeploy (new image in the registry)", second)
-        print(f"v1 -> v2 redeploy took {took_ms:.0f} ms, downtime {second['downtime_ms']:.0f} ms")
+        print(
+            f"v1 -> v2 redeploy took {took_ms:.0f} ms (of which the new container proved itself "
+            f"for min_uptime, 2 s), downtime {second['downtime_ms']:.0f} ms"
+        )
         print(f"HTTP answers: {wait_http(port, 'v2')}")
 
         logging.getLogger().setLevel(logging.WARNING)
@@ -100,6 +103,20 @@ def main() -> int:
         noop_ms = (time.perf_counter() - started) * 1000 / calls
         print(f"\nno-op redeploy(pull=False): {noop_ms:.2f} ms per call ({calls} calls)")
         ok = (first["action"], second["action"], third["action"]) == ("created", "replaced", "none")
+
+        # A broken image: it exits at once. The redeploy is rolled back; v2 keeps serving.
+        broken = f"saltext-demo-{bed.run_id}/web:broken"
+        bed.build(broken, "broken", cmd=EXIT_CMD)
+        bed.publish(registry, broken, "demo/web", "prod")
+        print(f"\npublished a broken image (it exits at once) as {ref}")
+        try:
+            docker_deploy.redeploy(name, ref, **spec)
+            ok = False
+        except docker_deploy.RolledBack as err:
+            print(f"RolledBack: {err}")
+            print("steps:", ", ".join(s["step"] for s in err.report["steps"]))
+        print(f"HTTP answers: {wait_http(port, 'v2')}")
+        ok = ok and wait_http(port, "v2") == "v2"
 
         # The same flow through Salt, with the example state of examples/salt.
         print("\n=== through Salt: examples/salt/states/webapp.sls, tag from pillar (qa)")

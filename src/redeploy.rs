@@ -249,20 +249,25 @@ pub async fn redeploy(
             format!("waited for another redeploy of {name:?}"),
         );
     }
-    // The image after the lock: a run that waited deploys what the tag says now.
-    let image_id = match (&request.image_id, &pulled) {
-        (Some(id), _) => id.clone(),
-        (None, Some(pulled)) => pulled.id.clone(),
-        (None, None) => {
-            let local = inspect_image(docker, &image.local_name(), &untouched).await?;
-            local.and_then(|i| i.id).ok_or_else(|| {
-                Error::ImageNotFound(format!(
-                    "image {image} is not on this host and pull=False; container {name:?} was \
-                     left as it was"
-                ))
-            })?
+    // The image and the containers after the lock: a run that waited deploys what the tag
+    // says now, against what the other run left. Independent reads, so both at once.
+    let local_tag = async {
+        match (&request.image_id, &pulled) {
+            (Some(id), _) => Ok(id.clone()),
+            (None, Some(pulled)) => Ok(pulled.id.clone()),
+            (None, None) => {
+                let local = inspect_image(docker, &image.local_name(), &untouched).await?;
+                local.and_then(|i| i.id).ok_or_else(|| {
+                    Error::ImageNotFound(format!(
+                        "image {image} is not on this host and pull=False; container {name:?} \
+                         was left as it was"
+                    ))
+                })
+            }
         }
     };
+    let (image_id, scene) = tokio::join!(local_tag, read_scene(docker, name, &untouched));
+    let (image_id, scene) = (image_id?, scene?);
 
     let spec_json = request.spec.canonical_json();
     let desired = Desired {
@@ -282,6 +287,7 @@ pub async fn redeploy(
         steps,
         stop_timeouts: HashMap::new(),
         pause: PausePoint::from_env(),
+        prefetched: Some(scene),
     };
     let result = converge(&mut engine, name, &desired, settings).await;
     let steps = engine.steps;
@@ -707,6 +713,8 @@ struct DockerEngine<'a, 's> {
     /// Each observed container's own stop timeout: a stop must be outwaited, not cut short.
     stop_timeouts: HashMap<String, Option<i64>>,
     pause: Option<PausePoint>,
+    /// The scene read together with the image, handed to the first `scene()` call.
+    prefetched: Option<Scene>,
 }
 
 fn fault(err: bollard::errors::Error) -> Fault {
@@ -752,12 +760,15 @@ impl DockerEngine<'_, '_> {
 
 impl Engine for DockerEngine<'_, '_> {
     async fn scene(&mut self) -> std::result::Result<Scene, Fault> {
-        let scene = read_scene(self.docker, &self.request.name, "nothing was changed")
-            .await
-            .map_err(|e| Fault {
-                unreachable: matches!(e, Error::DockerUnavailable(_)),
-                message: e.to_string(),
-            })?;
+        let scene = match self.prefetched.take() {
+            Some(scene) => scene,
+            None => read_scene(self.docker, &self.request.name, "nothing was changed")
+                .await
+                .map_err(|e| Fault {
+                    unreachable: matches!(e, Error::DockerUnavailable(_)),
+                    message: e.to_string(),
+                })?,
+        };
         for c in [&scene.primary, &scene.temporary, &scene.backup]
             .into_iter()
             .flatten()
