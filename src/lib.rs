@@ -31,7 +31,7 @@ pub use converge::Strategy;
 pub use diff::DiffReport;
 pub use engine::{no_log, LogSink, Step};
 pub use error::{Error, Result};
-pub use pull::{Auth, PullReport};
+pub use pull::{Auth, PullPolicy, PullReport};
 pub use redeploy::{
     RedeployReport, RedeployRequest, RemoveReport, ReplicasReport, RollbackOptions, Verification,
 };
@@ -93,6 +93,57 @@ pub fn rollback_container(
         let docker = connect(&format!("container {name:?}")).await?;
         let mut steps = Steps::new(name, log);
         redeploy::rollback(&docker, name, options, &mut steps).await
+    })
+}
+
+/// One container of a group: its report, or the error that stopped it.
+#[derive(Debug, serde::Serialize)]
+pub struct GroupEntry {
+    pub name: String,
+    pub report: Option<RedeployReport>,
+    /// The exception name (`RolledBack`, `ImageNotFound`, ...) when it failed.
+    pub error: Option<&'static str>,
+    pub message: Option<String>,
+}
+
+/// Redeploys several containers over one Engine connection, up to `concurrency` at a time;
+/// each is verified and rolled back on its own, and one failure does not stop the others.
+/// Results come back in the order of `requests`.
+pub fn redeploy_group(
+    requests: &[RedeployRequest],
+    concurrency: usize,
+    log: LogSink,
+) -> Result<Vec<GroupEntry>> {
+    use futures_util::stream::{self, StreamExt};
+    for request in requests {
+        request.validate()?;
+    }
+    block_on(async {
+        let docker = connect("group").await?;
+        let docker = &docker;
+        let entries = stream::iter(requests)
+            .map(|request| async move {
+                let mut steps = Steps::new(request.name.clone(), log);
+                let result = redeploy::redeploy(docker, request, &mut steps).await;
+                match result {
+                    Ok(report) => GroupEntry {
+                        name: request.name.clone(),
+                        report: Some(report),
+                        error: None,
+                        message: None,
+                    },
+                    Err(err) => GroupEntry {
+                        name: request.name.clone(),
+                        report: None,
+                        error: Some(err.kind()),
+                        message: Some(err.to_string()),
+                    },
+                }
+            })
+            .buffered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        Ok(entries)
     })
 }
 

@@ -119,6 +119,87 @@ pub async fn pull(
     })
 }
 
+/// When to pull the tag before deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull every time (the Engine still downloads only missing layers).
+    Always,
+    /// Ask the registry for the tag's digest first (one request, no layers) and pull only when
+    /// it differs from the local image's: the no-op path stays one round trip.
+    #[default]
+    IfChanged,
+    /// Pull only when the tag is not on this host at all.
+    Missing,
+    /// Never pull: deploy the local tag as it is (`pull=False`).
+    Never,
+}
+
+impl PullPolicy {
+    pub const NAMES: [&'static str; 4] = ["always", "if-changed", "missing", "never"];
+
+    pub fn parse(text: &str) -> Result<PullPolicy> {
+        match text {
+            "always" => Ok(PullPolicy::Always),
+            "if-changed" => Ok(PullPolicy::IfChanged),
+            "missing" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            other => Err(Error::InvalidSpec(format!(
+                "pull_policy {other:?} is unknown (known: {}); nothing was changed",
+                PullPolicy::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+/// What [`refresh`] learnt: the pull report (a pull ran, or the registry confirmed the local
+/// tag), and the local tag's image ID when it is known without another request.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    pub report: Option<PullReport>,
+    pub image_id: Option<String>,
+}
+
+/// Brings the local tag up to date as `policy` says.
+pub async fn refresh(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+    policy: PullPolicy,
+    steps: &mut Steps<'_>,
+) -> Result<Refreshed> {
+    let pulled = |report: PullReport| Refreshed {
+        image_id: Some(report.id.clone()),
+        report: Some(report),
+    };
+    match policy {
+        PullPolicy::Never => Ok(Refreshed::default()),
+        PullPolicy::Always => pull(docker, image, auth, steps).await.map(pulled),
+        PullPolicy::Missing => match inspect_image(docker, &image.local_name(), UNTOUCHED).await? {
+            Some(local) => Ok(Refreshed {
+                report: None,
+                image_id: local.id,
+            }),
+            None => pull(docker, image, auth, steps).await.map(pulled),
+        },
+        PullPolicy::IfChanged => {
+            let checked = crate::check::check(docker, image, auth, steps).await?;
+            match checked.local_id {
+                Some(id) if !checked.update_available => Ok(Refreshed {
+                    image_id: Some(id.clone()),
+                    report: Some(PullReport {
+                        image: checked.image,
+                        previous_id: Some(id.clone()),
+                        id,
+                        changed: false,
+                        digest: Some(format!("{}@{}", image.repository(), checked.remote_digest)),
+                    }),
+                }),
+                _ => pull(docker, image, auth, steps).await.map(pulled),
+            }
+        }
+    }
+}
+
 /// Sorts a pull failure into "no such image", "registry trouble" and "no Engine".
 pub(crate) fn pull_error(image: &ImageRef, fault: EngineFault) -> Error {
     let message = fault.message().to_string();

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::converge::Strategy;
 use crate::error::Error;
-use crate::pull::Auth;
+use crate::pull::{Auth, PullPolicy};
 use crate::redeploy::{RedeployRequest, RollbackOptions, Verification};
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
@@ -247,6 +247,7 @@ fn image_diff(py: Python<'_>, name: &str, image: &str) -> PyResult<Py<PyAny>> {
 
 /// How a redeploy goes, beyond what is deployed.
 struct Options {
+    pull_policy: Option<PullPolicy>,
     strategy: Strategy,
     verification: Verification,
     rollback: bool,
@@ -272,6 +273,7 @@ impl Options {
         keep_images: Option<u32>,
     ) -> PyResult<Options> {
         Ok(Options {
+            pull_policy: None,
             strategy: Strategy::parse(strategy).map_err(to_py_err)?,
             verification: Verification {
                 health_timeout: seconds("health_timeout", health_timeout)?,
@@ -305,6 +307,9 @@ fn parse_request(
     let mut request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)
         .map_err(to_py_err)?;
     request.force = force;
+    if let (true, Some(policy)) = (pull, options.pull_policy) {
+        request.pull_policy = policy;
+    }
     request.strategy = options.strategy;
     request.verification = options.verification;
     request.rollback = options.rollback;
@@ -318,9 +323,9 @@ fn parse_request(
 /// `name-1` .. `name-N` so, one at a time.
 #[pyfunction]
 #[pyo3(signature = (
-    name, image, *, pull=true, force=false, auth=None, strategy="create-first",
-    health_timeout=60.0, min_uptime=2.0, rollback=true, lock_timeout=300.0, keep_images=None,
-    replicas=None, **spec
+    name, image, *, pull=true, pull_policy=None, force=false, auth=None,
+    strategy="create-first", health_timeout=60.0, min_uptime=2.0, rollback=true,
+    lock_timeout=300.0, keep_images=None, replicas=None, **spec
 ))]
 #[allow(clippy::too_many_arguments)]
 fn redeploy(
@@ -328,6 +333,7 @@ fn redeploy(
     name: &str,
     image: &str,
     pull: bool,
+    pull_policy: Option<&str>,
     force: bool,
     auth: Option<&Bound<'_, PyDict>>,
     strategy: &str,
@@ -339,7 +345,7 @@ fn redeploy(
     replicas: Option<u32>,
     spec: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let options = Options::parse(
+    let mut options = Options::parse(
         strategy,
         health_timeout,
         min_uptime,
@@ -347,11 +353,134 @@ fn redeploy(
         lock_timeout,
         keep_images,
     )?;
+    options.pull_policy = pull_policy
+        .map(PullPolicy::parse)
+        .transpose()
+        .map_err(to_py_err)?;
     let request = parse_request(name, image, pull, force, auth, spec, options)?;
     match replicas {
         Some(count) => run_logged(py, |sink| crate::redeploy_replicas(&request, count, sink)),
         None => run_logged(py, |sink| crate::redeploy_container(&request, sink)),
     }
+}
+
+/// The keys of a group entry that are options, not container settings.
+const GROUP_OPTIONS: &[&str] = &[
+    "name",
+    "image",
+    "pull",
+    "pull_policy",
+    "force",
+    "auth",
+    "strategy",
+    "health_timeout",
+    "min_uptime",
+    "rollback",
+    "lock_timeout",
+    "keep_images",
+];
+
+/// One entry of `redeploy_group`: `{name, image, ...options, ...settings}`.
+fn group_request(entry: &Bound<'_, PyAny>) -> PyResult<RedeployRequest> {
+    let entry = entry.cast::<PyDict>().map_err(|_| {
+        invalid(
+            "containers: every entry must be a dict with name and image; nothing was changed"
+                .into(),
+        )
+    })?;
+    let get = |key: &str| entry.get_item(key);
+    let name: String = match get("name")? {
+        Some(v) => v.extract()?,
+        None => {
+            return Err(invalid(
+                "containers: an entry has no name; nothing was changed".into(),
+            ))
+        }
+    };
+    let image: String = match get("image")? {
+        Some(v) => v.extract()?,
+        None => {
+            return Err(invalid(format!(
+                "container {name:?}: no image; nothing was changed"
+            )))
+        }
+    };
+    let spec = PyDict::new(entry.py());
+    for (key, value) in entry.iter() {
+        let key: String = key.extract()?;
+        if key == "replicas" {
+            return Err(invalid(format!(
+                "container {name:?}: replicas is not supported inside a group; nothing was changed"
+            )));
+        }
+        if !GROUP_OPTIONS.contains(&key.as_str()) {
+            spec.set_item(key, value)?;
+        }
+    }
+    let option = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(get(key)?.filter(|v| !v.is_none()))
+    };
+    let number = |key: &str, default: f64| -> PyResult<f64> {
+        option(key)?.map_or(Ok(default), |v| v.extract())
+    };
+    let text = |key: &str, default: &str| -> PyResult<String> {
+        option(key)?.map_or(Ok(default.to_string()), |v| v.extract())
+    };
+    let flag = |key: &str, default: bool| -> PyResult<bool> {
+        option(key)?.map_or(Ok(default), |v| v.extract())
+    };
+    let mut options = Options::parse(
+        &text("strategy", "create-first")?,
+        number("health_timeout", 60.0)?,
+        number("min_uptime", 2.0)?,
+        flag("rollback", true)?,
+        number("lock_timeout", 300.0)?,
+        option("keep_images")?.map(|v| v.extract()).transpose()?,
+    )?;
+    options.pull_policy = option("pull_policy")?
+        .map(|v| v.extract::<String>())
+        .transpose()?
+        .map(|p| PullPolicy::parse(&p))
+        .transpose()
+        .map_err(to_py_err)?;
+    let auth = option("auth")?;
+    let auth = auth
+        .as_ref()
+        .map(|a| a.cast::<PyDict>())
+        .transpose()
+        .map_err(|_| {
+            invalid(format!(
+                "container {name:?}: auth must be a dict; nothing was changed"
+            ))
+        })?;
+    parse_request(
+        &name,
+        &image,
+        flag("pull", true)?,
+        flag("force", false)?,
+        auth,
+        Some(&spec),
+        options,
+    )
+}
+
+/// Redeploy several containers at once (up to `concurrency` in flight), each verified and
+/// rolled back on its own. Returns one entry per container, in order:
+/// `{name, report, error, message}`.
+#[pyfunction]
+#[pyo3(signature = (containers, *, concurrency=4))]
+fn redeploy_group(
+    py: Python<'_>,
+    containers: &Bound<'_, PyList>,
+    concurrency: usize,
+) -> PyResult<Py<PyAny>> {
+    let requests = containers
+        .iter()
+        .map(|entry| group_request(&entry))
+        .collect::<PyResult<Vec<_>>>()?;
+    run_logged(py, |sink| {
+        crate::redeploy_group(&requests, concurrency, sink)
+    })
 }
 
 /// Go back to the image that ran under `name` before its last redeploy, verified.
@@ -437,6 +566,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(remove, m)?)?;
     m.add_function(wrap_pyfunction!(rollback, m)?)?;
+    m.add_function(wrap_pyfunction!(redeploy_group, m)?)?;
     m.add("DeployError", py.get_type::<DeployError>())?;
     m.add("DockerUnavailable", py.get_type::<DockerUnavailable>())?;
     m.add("ImageNotFound", py.get_type::<ImageNotFound>())?;
@@ -446,6 +576,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RolledBack", py.get_type::<RolledBack>())?;
     m.add("LockTimeout", py.get_type::<LockTimeout>())?;
     m.add("STRATEGIES", crate::converge::Strategy::NAMES.to_vec())?;
+    m.add("PULL_POLICIES", PullPolicy::NAMES.to_vec())?;
     m.add("SPEC_KEYWORDS", crate::spec::KEYWORDS.to_vec())?;
     Ok(())
 }

@@ -29,7 +29,7 @@ use crate::engine::{inspect_container, inspect_image, Step, Steps};
 use crate::error::{EngineFault, Error, Result};
 use crate::lock;
 use crate::plan::{plan, short_id, spec_diff, Action, Desired, Observed, Plan, Reason};
-use crate::pull::{pull, Auth, PullReport};
+use crate::pull::{refresh, Auth, PullPolicy, PullReport, Refreshed};
 use crate::reference::ImageRef;
 use crate::spec::{
     ContainerSpec, LABEL_IMAGE, LABEL_NAME, LABEL_PREVIOUS_CONTAINER, LABEL_PREVIOUS_IMAGE,
@@ -59,7 +59,7 @@ pub struct RedeployRequest {
     pub name: String,
     pub image: ImageRef,
     pub spec: ContainerSpec,
-    pub pull: bool,
+    pub pull_policy: PullPolicy,
     pub auth: Option<Auth>,
     /// Replace the container even when nothing differs (Salt's `watch` requisite).
     pub force: bool,
@@ -79,7 +79,8 @@ pub struct RedeployRequest {
 }
 
 impl RedeployRequest {
-    /// Validates the name; the image and spec arrive parsed. Everything else has its default.
+    /// Validates the name; the image and spec arrive parsed. `pull`: the default pull policy
+    /// (`if-changed`) or `never`. Everything else has its default.
     pub fn new(
         name: &str,
         image: ImageRef,
@@ -92,7 +93,11 @@ impl RedeployRequest {
             name: name.to_string(),
             image,
             spec,
-            pull,
+            pull_policy: if pull {
+                PullPolicy::IfChanged
+            } else {
+                PullPolicy::Never
+            },
             auth,
             force: false,
             strategy: Strategy::default(),
@@ -232,14 +237,8 @@ pub async fn redeploy(
     let untouched = format!("container {name:?} was left as it was");
 
     // The pull needs no lock: it only moves the local tag, and two pulls of a tag agree.
-    let pulled = match (&request.image_id, request.pull) {
-        (None, true) => Some(
-            pull(docker, image, request.auth.as_ref(), steps)
-                .await
-                .map_err(|e| e.context(&format!("container {name:?}")))?,
-        ),
-        _ => None,
-    };
+    let refreshed = refresh_for(docker, request, steps).await?;
+    let pulled = refreshed.report;
     let started = Instant::now();
     let held = lock::acquire(name, request.lock_timeout).await?;
     if held.waited > Duration::from_millis(100) {
@@ -252,18 +251,10 @@ pub async fn redeploy(
     // The image and the containers after the lock: a run that waited deploys what the tag
     // says now, against what the other run left. Independent reads, so both at once.
     let local_tag = async {
-        match (&request.image_id, &pulled) {
+        match (&request.image_id, refreshed.image_id) {
             (Some(id), _) => Ok(id.clone()),
-            (None, Some(pulled)) => Ok(pulled.id.clone()),
-            (None, None) => {
-                let local = inspect_image(docker, &image.local_name(), &untouched).await?;
-                local.and_then(|i| i.id).ok_or_else(|| {
-                    Error::ImageNotFound(format!(
-                        "image {image} is not on this host and pull=False; container {name:?} \
-                         was left as it was"
-                    ))
-                })
-            }
+            (None, Some(id)) => Ok(id),
+            (None, None) => local_image_id(docker, image, &untouched).await,
         }
     };
     let (image_id, scene) = tokio::join!(local_tag, read_scene(docker, name, &untouched));
@@ -316,6 +307,36 @@ pub async fn redeploy(
             steps,
         )),
     }
+}
+
+/// Refreshes the tag for a request (nothing to do when it deploys a given image ID).
+async fn refresh_for(
+    docker: &Docker,
+    request: &RedeployRequest,
+    steps: &mut Steps<'_>,
+) -> Result<Refreshed> {
+    if request.image_id.is_some() {
+        return Ok(Refreshed::default());
+    }
+    refresh(
+        docker,
+        &request.image,
+        request.auth.as_ref(),
+        request.pull_policy,
+        steps,
+    )
+    .await
+    .map_err(|e| e.context(&format!("container {:?}", request.name)))
+}
+
+/// The local tag's image ID, which must exist when nothing was pulled.
+async fn local_image_id(docker: &Docker, image: &ImageRef, untouched: &str) -> Result<String> {
+    let local = inspect_image(docker, &image.local_name(), untouched).await?;
+    local.and_then(|i| i.id).ok_or_else(|| {
+        Error::ImageNotFound(format!(
+            "image {image} is not on this host and pull=False (pull_policy never); {untouched}"
+        ))
+    })
 }
 
 fn converged_report(
@@ -1152,22 +1173,11 @@ pub async fn redeploy_replicas(
     let requests = replica_requests(request, count)?;
     let untouched = format!("the replicas of {name:?} were left as they were");
     let image = &request.image;
-    let image_id = match (&request.image_id, request.pull) {
+    let refreshed = refresh_for(docker, request, steps).await?;
+    let image_id = match (&request.image_id, refreshed.image_id) {
         (Some(id), _) => id.clone(),
-        (None, true) => {
-            pull(docker, image, request.auth.as_ref(), steps)
-                .await
-                .map_err(|e| e.context(&format!("container {name:?}")))?
-                .id
-        }
-        (None, false) => inspect_image(docker, &image.local_name(), &untouched)
-            .await?
-            .and_then(|i| i.id)
-            .ok_or_else(|| {
-                Error::ImageNotFound(format!(
-                    "image {image} is not on this host and pull=False; {untouched}"
-                ))
-            })?,
+        (None, Some(id)) => id,
+        (None, None) => local_image_id(docker, image, &untouched).await?,
     };
     // One rollout of the set at a time; each replica also takes its own lock.
     let _held = lock::acquire(&format!("{name}.replicas"), request.lock_timeout).await?;
@@ -1266,7 +1276,7 @@ fn replica_requests(request: &RedeployRequest, count: u32) -> Result<Vec<Redeplo
         let mut one = request.clone();
         one.spec = request.spec.for_replica(name, index, count)?;
         one.name = replica;
-        one.pull = false;
+        one.pull_policy = PullPolicy::Never;
         one.replica_of = Some(name.clone());
         one.validate()?;
         requests.push(one);

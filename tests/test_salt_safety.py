@@ -155,3 +155,42 @@ def test_a_salt_call_killed_mid_redeploy_is_recovered_by_the_next_one(app, salt,
     assert recovered["result"] is True, recovered["comment"]
     assert "recovered" in recovered["changes"] and "interrupted" in recovered["comment"]
     assert_serving(app, "v2")
+
+
+def test_a_group_state_redeploys_its_containers_and_predicts_in_test_mode(app, salt):
+    ports = [replica_ports(1), replica_ports(1)]
+    names = [f"{app.name}-a", f"{app.name}-b"]
+    label_key, label_value = next(iter(app.bed.labels.items()))
+    entries = "".join(
+        f"""      - name: {n}
+        image: {app.registry.host}/{app.repo}
+        tag: prod
+        port_bindings: ["127.0.0.1:{p}:80"]
+"""
+        for n, p in zip(names, ports, strict=True)
+    )
+    (salt.root / "states" / "app.sls").write_text(
+        f"""frontends:
+  docker_deploy.group:
+    - concurrency: 2
+    - min_uptime: 0.5
+    - labels: {{{label_key}: "{label_value}"}}
+    - containers:
+{entries}"""
+    )
+    app.publish("v1")
+    try:
+        first = salt.apply()
+        assert first["result"] is True, first["comment"]
+        assert set(first["changes"]) == set(names)
+        app.publish("v2")
+        predicted = salt.apply(test=True)
+        assert predicted["result"] is None and set(predicted["changes"]) == set(names)
+        assert all(wait_http(p, "v1") == "v1" for p in ports), "test=True changed nothing"
+        second = salt.apply()
+        assert second["result"] is True, second["comment"]
+        assert all("deploy" in second["changes"][n] for n in names)
+        assert all(wait_http(p, "v2") == "v2" for p in ports)
+        assert salt.apply()["changes"] == {}
+    finally:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)

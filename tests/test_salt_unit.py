@@ -65,6 +65,7 @@ REPLACED = {
 
 # What `deployed` hands the execution module when no option is given.
 DEFAULT_OPTIONS = {
+    "pull_policy": None,
     "strategy": "create-first",
     "health_timeout": 60,
     "min_uptime": 2,

@@ -4,6 +4,7 @@ The work is done by a Rust core (``saltext.docker_deploy._core``); this package 
 """
 
 from saltext.docker_deploy._core import (
+    PULL_POLICIES,
     SPEC_KEYWORDS,
     STRATEGIES,
     ContainerStartError,
@@ -19,11 +20,13 @@ from saltext.docker_deploy._core import (
     preview,
     pull,
     redeploy,
+    redeploy_group,
     remove,
     rollback,
 )
 
 __all__ = [
+    "PULL_POLICIES",
     "SPEC_KEYWORDS",
     "STRATEGIES",
     "ContainerStartError",
@@ -39,6 +42,7 @@ __all__ = [
     "preview",
     "pull",
     "redeploy",
+    "redeploy_group",
     "remove",
     "rollback",
 ]

@@ -5,6 +5,7 @@ from typing import Any, TypedDict, overload
 # The result types exist only for type checkers (the runtime returns plain dicts).
 
 __all__ = [
+    "PULL_POLICIES",
     "SPEC_KEYWORDS",
     "STRATEGIES",
     "ContainerStartError",
@@ -20,10 +21,12 @@ __all__ = [
     "preview",
     "pull",
     "redeploy",
+    "redeploy_group",
     "remove",
     "rollback",
 ]
 
+PULL_POLICIES: list[str]
 SPEC_KEYWORDS: list[str]
 STRATEGIES: list[str]
 
@@ -96,6 +99,16 @@ class _ReplicasResult(TypedDict):
     results: list[_RedeployResult]
     removed: list[str]
 
+class _GroupEntry(TypedDict):
+    name: str
+    report: _RedeployResult | None
+    error: str | None
+    message: str | None
+
+def redeploy_group(
+    containers: list[dict[str, Any]], *, concurrency: int = 4
+) -> list[_GroupEntry]: ...
+
 class _CheckResult(TypedDict):
     image: str
     update_available: bool
@@ -149,6 +162,7 @@ def redeploy(
     image: str,
     *,
     pull: bool = True,
+    pull_policy: str | None = None,
     force: bool = False,
     auth: _Auth | None = None,
     strategy: str = "create-first",
@@ -166,6 +180,7 @@ def redeploy(
     image: str,
     *,
     pull: bool = True,
+    pull_policy: str | None = None,
     force: bool = False,
     auth: _Auth | None = None,
     strategy: str = "create-first",

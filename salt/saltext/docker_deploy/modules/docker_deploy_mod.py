@@ -93,7 +93,9 @@ def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
     or running ``min_uptime`` seconds without a restart) before the old one is removed, and a
     failure brings the old one back (``RolledBack``).
 
-    Options: ``strategy`` (``create-first``, ``stop-first``, ``start-first``),
+    Options: ``pull_policy`` (``if-changed``: ask the registry first, pull only when the
+    digest moved; ``always``; ``missing``; ``never``), ``strategy`` (``create-first``,
+    ``stop-first``, ``start-first``),
     ``health_timeout`` (60), ``min_uptime`` (2), ``rollback`` (True), ``lock_timeout`` (300),
     ``keep_images`` (keep the newest N images of the repository), ``replicas`` (manage
     ``name-1`` .. ``name-N``, one at a time). Settings are the keywords of Salt's
@@ -116,6 +118,29 @@ def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
         auth=_auth(image, auth) if pull else None,
         **clean_kwargs(kwargs),
     )
+
+
+def redeploy_group(containers, concurrency=4, **kwargs):
+    """
+    Redeploy several containers at once, up to ``concurrency`` in flight, each verified and
+    rolled back on its own; one failure does not stop the others. ``containers`` is a list of
+    dicts with ``name``, ``image`` and any option or setting of ``redeploy``. Returns one
+    ``{name, report, error, message}`` per container, in order.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.redeploy_group \\
+            containers='[{name: web, image: "reg/web:prod"}, {name: api, image: "reg/api:prod"}]'
+    """
+    entries = []
+    for entry in containers:
+        entry = dict(entry)
+        if entry.get("pull", True) is not False and not entry.get("auth"):
+            entry["auth"] = _auth(entry.get("image", ""), None)
+        entries.append(entry)
+    return _call(core.redeploy_group, entries, concurrency=concurrency)
 
 
 def rollback(name, **kwargs):

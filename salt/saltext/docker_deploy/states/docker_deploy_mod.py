@@ -50,6 +50,7 @@ def deployed(
     pull=True,
     auth=None,
     force=False,
+    pull_policy=None,
     strategy="create-first",
     health_timeout=60,
     min_uptime=2,
@@ -71,6 +72,10 @@ def deployed(
         Appended to ``image``; for example ``{{ grains['env'] }}`` or a pillar value.
     pull
         Pull the tag first (default). With ``False`` the local tag is used as it is.
+    pull_policy
+        How to pull when ``pull`` is on: ``if-changed`` (default: ask the registry for the
+        tag's digest, one request and no layers, and pull only when it moved), ``always``,
+        ``missing`` (only when the tag is not on this host).
     auth
         ``{username, password}`` for the registry; by default the ``docker-registries`` pillar.
     force
@@ -105,6 +110,7 @@ def deployed(
     reference = _reference(image, tag)
     spec = clean_kwargs(kwargs)
     options = {
+        "pull_policy": pull_policy,
         "strategy": strategy,
         "health_timeout": health_timeout,
         "min_uptime": min_uptime,
@@ -186,6 +192,112 @@ def _predict(ret, name, reference, pull, auth, force, strategy, replicas, spec):
             ret["changes"]["image"]["new"] = f"{reference} now {assumed_image} in the registry"
         # The registry gives a manifest digest, not yet an image ID: say which it is.
         ret["comment"] = ret["comment"].replace("tag now", "registry digest now", 1)
+    return ret
+
+
+# The keys of a `group` entry that are options of `redeploy`, not container settings.
+_OPTIONS = (
+    "pull",
+    "pull_policy",
+    "auth",
+    "force",
+    "strategy",
+    "health_timeout",
+    "min_uptime",
+    "rollback",
+    "lock_timeout",
+    "keep_images",
+)
+
+
+def group(name, containers, concurrency=4, **kwargs):
+    """
+    Keep several containers on their tags in one state: each is redeployed (or left alone)
+    exactly as ``deployed`` would, up to ``concurrency`` at once, each verified and rolled back
+    on its own; one failure does not stop the others, and makes the state fail.
+
+    .. code-block:: yaml
+
+        frontends:
+          docker_deploy.group:
+            - concurrency: 4
+            - restart_policy: unless-stopped   # a default for every entry
+            - containers:
+              - {name: web, image: registry.example.com/team/web, tag: prod,
+                 port_bindings: ["8080:80"]}
+              - {name: api, image: registry.example.com/team/api, tag: prod}
+
+    name
+        The state's ID (not a container).
+    containers
+        A list of dicts, each with ``name``, ``image``, optional ``tag``, and any argument of
+        ``deployed`` (options and settings) except ``replicas``.
+    concurrency
+        How many containers are redeployed at the same time (default 4).
+    **kwargs
+        Defaults for every entry (an entry's own value wins).
+    """
+    ret = _ret(name)
+    defaults = clean_kwargs(kwargs)
+    entries = []
+    for item in containers or []:
+        entry = {**defaults, **dict(item)}
+        if not entry.get("name") or not entry.get("image"):
+            ret["result"] = False
+            ret["comment"] = f"every entry of containers needs a name and an image: {item!r}"
+            return ret
+        entry["image"] = _reference(entry["image"], entry.pop("tag", None))
+        entries.append(entry)
+    if __opts__["test"]:
+        return _predict_group(ret, entries)
+    try:
+        results = __salt__["docker_deploy.redeploy_group"](entries, concurrency=concurrency)
+    except Exception as err:
+        ret["result"] = False
+        ret["comment"] = f"{err}"
+        return ret
+    lines = []
+    for result in results:
+        report = result.get("report")
+        if report is None:
+            ret["result"] = False
+            lines.append(f"{result['name']}: {result['error']}: {result['message']}")
+            continue
+        line = f"{result['name']}: {report['comment']}"
+        if report.get("downtime_ms") is not None:
+            line += f" (downtime {report['downtime_ms']:.0f} ms)"
+        lines.append(line)
+        if report["changes"]:
+            ret["changes"][result["name"]] = {**report["changes"], "deploy": _summary(report)}
+    ret["comment"] = "\n".join(lines) or "no containers declared"
+    return ret
+
+
+def _predict_group(ret, entries):
+    """test=True for a group: each entry predicted as ``deployed`` would, nothing changed."""
+    lines = []
+    for entry in entries:
+        spec = {k: v for k, v in entry.items() if k not in _OPTIONS and k not in ("name", "image")}
+        one = _ret(entry["name"])
+        _predict(
+            one,
+            entry["name"],
+            entry["image"],
+            entry.get("pull", True),
+            entry.get("auth"),
+            entry.get("force", False),
+            entry.get("strategy", "create-first"),
+            None,
+            spec,
+        )
+        lines.append(f"{entry['name']}: {one['comment']}")
+        if one["result"] is False:
+            ret["result"] = False
+        elif one["result"] is None and ret["result"] is not False:
+            ret["result"] = None
+        if one["changes"]:
+            ret["changes"][entry["name"]] = one["changes"]
+    ret["comment"] = "\n".join(lines) or "no containers declared"
     return ret
 
 

@@ -1,0 +1,164 @@
+"""The fast paths, on the real engine: the pull policy (`if-changed` asks the registry first and
+pulls only when the digest moved) and redeploying a group of containers concurrently."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from saltext import docker_deploy
+from saltext.docker_deploy import InvalidSpec
+from testbed import docker, free_port, inspect, wait_http
+
+
+def engine_events(since: float, until: float, kind: str) -> list[dict]:
+    time.sleep(max(0.0, until - time.time()) + 0.1)
+    out = docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        f"type={kind}",
+        "--format",
+        "{{json .}}",
+    )
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def pulls_of(app, since: float, until: float) -> list[dict]:
+    return [
+        e
+        for e in engine_events(since, until, "image")
+        if e["Action"] == "pull" and app.repo in e["Actor"]["ID"]
+    ]
+
+
+def test_if_changed_asks_the_registry_and_pulls_only_when_the_digest_moved(app):
+    app.publish("v1")
+    assert app.deploy()["action"] == "created"
+
+    since = time.time()
+    noop = app.deploy()
+    until = time.time()
+    assert noop["action"] == "none" and noop["pull"]["changed"] is False
+    assert pulls_of(app, since, until) == [], "if-changed (the default) must not pull"
+    assert [s["step"] for s in noop["steps"]][:1] == ["check"]
+
+    since = time.time()
+    app.deploy(pull_policy="always")
+    until = time.time()
+    assert len(pulls_of(app, since, until)) == 1, "always pulls, even with nothing new"
+
+    app.publish("v2")
+    since = time.time()
+    moved = app.deploy()
+    until = time.time()
+    assert moved["action"] == "replaced" and moved["pull"]["changed"] is True
+    assert len(pulls_of(app, since, until)) == 1
+    assert wait_http(app.port, "v2") == "v2"
+
+
+def test_missing_pulls_only_a_tag_that_is_not_here(app):
+    app.publish("v1")
+    assert app.deploy(pull_policy="missing")["action"] == "created"
+    app.publish("v2")
+    stays = app.deploy(pull_policy="missing")
+    assert stays["action"] == "none" and stays["pull"] is None, "the local tag is used as is"
+    assert wait_http(app.port, "v1") == "v1"
+    docker("rmi", app.ref)  # the container keeps its image; only the tag goes
+    moved = app.deploy(pull_policy="missing")
+    assert moved["action"] == "replaced" and moved["pull"]["changed"] is True
+    assert wait_http(app.port, "v2") == "v2"
+
+
+def test_an_unknown_pull_policy_is_invalid_before_any_call(app):
+    app.publish("v1")
+    with pytest.raises(InvalidSpec, match="sometimes"):
+        app.deploy(pull_policy="sometimes")
+    assert inspect(app.name) is None
+
+
+def group_of(app, count: int) -> list[dict]:
+    return [
+        {
+            "name": f"{app.name}-g{i}",
+            "image": app.ref,
+            "labels": app.bed.labels,
+            "port_bindings": [f"127.0.0.1:{port}:80"],
+            "min_uptime": 1,
+        }
+        for i, port in ((i, free_port()) for i in range(count))
+    ]
+
+
+def port_of(entry: dict) -> int:
+    return int(entry["port_bindings"][0].split(":")[1])
+
+
+@pytest.fixture
+def group(app):
+    app.publish("v1")
+    entries = group_of(app, 3)
+    yield entries
+    docker("rm", "-f", *[e["name"] for e in entries], check=False)
+
+
+def test_a_group_redeploys_concurrently_and_a_failure_stays_its_own(app, group):
+    created = docker_deploy.redeploy_group(group, concurrency=3)
+    assert [e["report"]["action"] for e in created] == ["created"] * 3
+    app.publish("v2")
+    # The middle one is pointed at an image that exits at once.
+    group[1]["image"] = app.bed.publish(
+        app.registry, app.images["exits"], f"{app.repo}-bad", "prod"
+    )
+
+    since = time.time()
+    results = docker_deploy.redeploy_group(group, concurrency=3)
+    until = time.time()
+    assert [e["name"] for e in results] == [e["name"] for e in group], "in the given order"
+    ok = [results[0], results[2]]
+    assert all(e["report"]["action"] == "replaced" and e["error"] is None for e in ok)
+    assert results[1]["report"] is None and results[1]["error"] == "RolledBack"
+    assert "exit code 3" in results[1]["message"]
+    assert wait_http(port_of(group[0]), "v2") == "v2"
+    assert wait_http(port_of(group[1]), "v1") == "v1", "the failed one rolled back on its own"
+    assert wait_http(port_of(group[2]), "v2") == "v2"
+
+    # Concurrent: every new container was created before any old one was removed (each old one
+    # goes only after its new one passed min_uptime). One at a time would interleave them.
+    events = [
+        e
+        for e in engine_events(since, until, "container")
+        if e["Actor"]["Attributes"].get("name", "").startswith(app.name)
+    ]
+    actions = [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in events]
+    creates = [i for i, (a, _) in enumerate(actions) if a == "create"]
+    destroys = [i for i, (a, _) in enumerate(actions) if a == "destroy"]
+    assert len(creates) == 3 and destroys, actions
+    assert max(creates) < min(destroys), actions
+
+
+def test_a_group_with_concurrency_one_goes_one_at_a_time(app, group):
+    docker_deploy.redeploy_group(group, concurrency=1)
+    app.publish("v2")
+    since = time.time()
+    docker_deploy.redeploy_group(group, concurrency=1)
+    until = time.time()
+    actions = [
+        e["Action"]
+        for e in engine_events(since, until, "container")
+        if e["Actor"]["Attributes"].get("name", "").startswith(app.name)
+        and e["Action"] in ("create", "destroy")
+    ]
+    assert actions == ["create", "destroy"] * 3, actions
+
+
+def test_a_group_entry_without_an_image_is_invalid_before_any_call(app):
+    with pytest.raises(InvalidSpec, match="no image"):
+        docker_deploy.redeploy_group([{"name": app.name}])
+    with pytest.raises(InvalidSpec, match="replicas"):
+        docker_deploy.redeploy_group([{"name": app.name, "image": "x", "replicas": 2}])
