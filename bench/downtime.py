@@ -39,7 +39,7 @@ class Prober(threading.Thread):
         while not self.stop_flag.is_set():
             now = time.monotonic()
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=0.5):
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=0.1):
                     pass
                 if self._gap_start is not None:
                     gap = (now - self._gap_start) * 1000

@@ -14,7 +14,8 @@ use bollard::models::NetworkConnectRequest;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, InspectNetworkOptions, ListContainersOptions, ListImagesOptions,
-    RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions, StopContainerOptions,
+    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use serde::Serialize;
@@ -942,10 +943,12 @@ pub(crate) async fn verify(
             }
         };
         if state.restarting.unwrap_or(false) || restarts > baseline {
+            // Between two restarts the exit code is already reset: the output tells more.
             return Err(Fault::new(format!(
-                "it keeps restarting (exit code {}, {} restarts)",
+                "it keeps restarting ({} restarts, last exit code {}){}",
+                restarts,
                 state.exit_code.unwrap_or_default(),
-                restarts
+                output_tail(docker, id).await
             )));
         }
         if !state.running.unwrap_or(false) {
@@ -965,9 +968,10 @@ pub(crate) async fn verify(
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default();
             return Err(Fault::new(format!(
-                "it is {status}, exit code {}{oom}{error}{}",
+                "it is {status}, exit code {}{oom}{error}{}{}",
                 state.exit_code.unwrap_or_default(),
-                health_tail()
+                health_tail(),
+                output_tail(docker, id).await
             )));
         }
         let elapsed = started.elapsed();
@@ -995,6 +999,34 @@ pub(crate) async fn verify(
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The last lines the container wrote (stdout and stderr), for the message of a failure:
+/// `; last output: "..."`, or nothing when there is none or it cannot be read.
+async fn output_tail(docker: &Docker, id: &str) -> String {
+    use futures_util::StreamExt;
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: "5".to_string(),
+        ..Default::default()
+    };
+    let mut lines = Vec::new();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(chunk)) = stream.next().await {
+        lines.push(
+            String::from_utf8_lossy(&chunk.into_bytes())
+                .trim_end()
+                .to_string(),
+        );
+    }
+    let text = lines.join(" | ");
+    let text: String = text.chars().take(300).collect();
+    if text.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; last output: {text:?}")
     }
 }
 

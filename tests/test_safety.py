@@ -52,6 +52,7 @@ def test_an_image_that_exits_at_once_is_rolled_back(serving):
         app.deploy(**spec)
     message = str(err.value)
     assert app.ref in message and "exit code 3" in message, message
+    assert "cannot start: no config" in message, "the container's last output says why"
     assert "restored" in message and before[1][:19] in message, "must say what runs now"
     assert isinstance(err.value, ContainerStartError) and isinstance(err.value, DeployError)
     report = err.value.report

@@ -1,0 +1,490 @@
+"""Side-by-side benchmark: saltext-docker-deploy vs Salt's Docker states (saltext-dockermod) vs
+the seed's shell approach, on the real engine and a local registry. Run it with `bash bench/run`.
+
+Systems (each `salt-call --local state.apply`, Salt 3008.4, one minion config per system):
+  ours       docker_deploy.deployed per container (S3: one docker_deploy.group state)
+  dockermod  docker_image.present (force: True) + docker_container.running
+  seed       docker_image.present (force: True) + cmd.run "docker stop/rm" guarded by an
+             `unless` shell check of the image IDs + docker_container.running
+
+Scenarios (medians over --runs):
+  S1  nothing changed, 1 and 20 containers: sum of the states' durations, salt-call wall time,
+      peak RSS of salt-call
+  S2  a new image pushed, 1 graceful container on a fixed port: state time, and the window an
+      HTTP prober (every 5 ms) saw refused; beside it the floor, `docker stop` + `docker start`
+  S3  a new image pushed for 20 containers: wall time of the run
+  S4  "is there a new image?": ours by the registry digest vs a pull (Python API, in process)
+  S5  the Python API in a loop in one process: a no-op redeploy, image_diff; docker-py beside it
+
+Every measured run is checked for what it claims: no-op runs report no changes, redeploys end
+with every container serving the new version. The table goes to stdout, the raw numbers to
+bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import docker as docker_py  # noqa: E402
+
+from saltext import docker_deploy  # noqa: E402
+from testbed import Registry, TestBed, docker, free_port, wait_http  # noqa: E402
+
+SALT_CALL = Path(sys.executable).parent / "salt-call"
+SYSTEMS = ("ours", "ours-group", "dockermod", "seed")
+GROUP_CONCURRENCY = 10
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+class Prober(threading.Thread):
+    """Polls http://127.0.0.1:port/ every 5 ms; counts refused requests and the longest gap."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.port, self.done = port, threading.Event()
+        self.refused, self.longest_gap_ms, self._gap_start = 0, 0.0, None
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            now = time.monotonic()
+            try:
+                # A short timeout: a connection that hangs must count as down at once, not
+                # block the prober (an answer takes a few ms here).
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=0.1):
+                    pass
+                if self._gap_start is not None:
+                    self.longest_gap_ms = max(self.longest_gap_ms, (now - self._gap_start) * 1000)
+                    self._gap_start = None
+            except OSError:
+                self.refused += 1
+                if self._gap_start is None:
+                    self._gap_start = now
+            time.sleep(0.005)
+
+    def stop(self) -> dict:
+        time.sleep(0.1)
+        self.done.set()
+        self.join()
+        return {"gap_ms": self.longest_gap_ms, "refused": self.refused}
+
+
+class App:
+    """One container of the benchmark: its name, its own repository, its host port."""
+
+    def __init__(self, bed: TestBed, registry: Registry, system: str, index: int):
+        self.name = f"ddbench-{bed.run_id}-{system}-{index}"
+        self.repo = f"bench-{system}-{index}"
+        self.ref = f"{registry.host}/{self.repo}:prod"
+        self.port = free_port()
+
+
+class Minion:
+    """A masterless minion for one system: its states, its applies, measured."""
+
+    def __init__(self, root: Path, system: str, bed: TestBed):
+        self.root, self.system, self.bed = root, system, bed
+        for sub in ("states", "conf"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "minion").write_text(
+            f"id: bench-{system}\nroot_dir: {root}/run\nfile_client: local\n"
+            f"file_roots: {{base: [{root}/states]}}\nlog_file: {root}/minion.log\n"
+            "log_level_logfile: warning\n"
+        )
+
+    def write(self, apps: list[App]) -> None:
+        label_key, label_value = next(iter(self.bed.labels.items()))
+        labels = f'{{{label_key}: "{label_value}"}}'
+        out = ["#!yaml"]
+        grouped = self.system == "ours-group"
+        if grouped:
+            out += [
+                "fleet:",
+                "  docker_deploy.group:",
+                f"    - concurrency: {GROUP_CONCURRENCY}",
+                f"    - labels: {labels}",
+                "    - shutdown_timeout: 10",
+                "    - containers:",
+            ]
+            for app in apps:
+                out += [
+                    f"      - name: {app.name}",
+                    f"        image: {app.ref}",
+                    f'        port_bindings: ["127.0.0.1:{app.port}:80"]',
+                ]
+        for app in [] if grouped else apps:
+            if self.system == "ours":
+                out += [
+                    f"{app.name}:",
+                    "  docker_deploy.deployed:",
+                    f"    - image: {app.ref}",
+                    f'    - port_bindings: ["127.0.0.1:{app.port}:80"]',
+                    f"    - labels: {labels}",
+                    "    - shutdown_timeout: 10",
+                ]
+                continue
+            out += [
+                f"pull-{app.name}:",
+                "  docker_image.present:",
+                f"    - name: {app.ref}",
+                "    - force: True",
+            ]
+            requisite = f"pull-{app.name}"
+            if self.system == "seed":
+                # The seed's guard: stop and remove only when the running image is not the
+                # tag's (or there is no container yet, when there is nothing to remove).
+                check = (
+                    f"! docker inspect {app.name} >/dev/null 2>&1 || "
+                    f"test \"$(docker inspect -f '{{{{.Image}}}}' {app.name})\" = "
+                    f"\"$(docker image inspect -f '{{{{.Id}}}}' {app.ref})\""
+                )
+                out += [
+                    f"replace-{app.name}:",
+                    "  cmd.run:",
+                    f"    - name: docker stop {app.name} && docker rm {app.name}",
+                    f"    - unless: {json.dumps(check)}",
+                    f"    - require: [{{docker_image: {requisite}}}]",
+                ]
+                requisite = f"replace-{app.name}"
+            out += [
+                f"{app.name}:",
+                "  docker_container.running:",
+                f"    - image: {app.ref}",
+                f"    - port_bindings: 127.0.0.1:{app.port}:80",
+                f"    - labels: {labels}",
+                "    - stop_timeout: 10",
+                f"    - require: [{{{'cmd' if self.system == 'seed' else 'docker_image'}: "
+                f"{requisite}}}]",
+            ]
+        (self.root / "states" / "bench.sls").write_text("\n".join(out) + "\n")
+
+    def apply(self) -> dict:
+        cmd = [str(SALT_CALL), "--local", "-c", str(self.root / "conf"), "--out=json"]
+        out_path, err_path = self.root / "out.json", self.root / "err.txt"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen([*cmd, "state.apply", "bench"], stdout=out, stderr=err)
+            # wait4, not wait: it also returns the child's own peak RSS (KiB on Linux).
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall_ms = (time.perf_counter() - started) * 1000
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        text = out_path.read_text()
+        try:
+            states = json.loads(text)["local"]
+        except (ValueError, KeyError) as error:
+            raise RuntimeError(
+                f"{self.system}: {text[:2000]}\n{err_path.read_text()[-2000:]}"
+            ) from error
+        failed = {k: v["comment"] for k, v in states.items() if v["result"] is not True}
+        if failed:
+            raise RuntimeError(f"{self.system}: states failed: {failed}")
+        return {
+            "state_ms": sum(v["duration"] for v in states.values()),
+            "wall_ms": wall_ms,
+            "rss_mib": usage.ru_maxrss / 1024,
+            "changed": [k for k, v in states.items() if v["changes"]],
+        }
+
+
+class Bench:
+    def __init__(self, runs: int):
+        self.runs = runs
+        self.bed = TestBed()
+        self.registry = Registry(self.bed.workdir / "registry")
+        self.minions = {s: Minion(self.bed.workdir / f"salt-{s}", s, self.bed) for s in SYSTEMS}
+        tag = f"ddbench-{self.bed.run_id}/web"
+        self.local = {v: f"{tag}:{v}" for v in ("v1", "v2")}
+        for version, local in self.local.items():
+            self.bed.build(local, version)
+        self.results: dict = {"runs": runs}
+
+    def publish(self, apps: list[App], version: str) -> None:
+        for app in apps:
+            self.bed.publish(self.registry, self.local[version], app.repo, "prod")
+
+    def apps(self, system: str, count: int, offset: int = 0) -> list[App]:
+        return [App(self.bed, self.registry, system, offset + i) for i in range(count)]
+
+    def noop(self, system: str, apps: list[App]) -> dict:
+        minion = self.minions[system]
+        minion.write(apps)
+        samples = []
+        for _ in range(self.runs):
+            run = minion.apply()
+            assert run["changed"] == [], f"{system}: a no-op run reported changes: {run}"
+            samples.append(run)
+        return {k: median(s[k] for s in samples) for k in ("state_ms", "wall_ms", "rss_mib")}
+
+    def s1(self) -> None:
+        for count in (1, 20):
+            row = {}
+            for system in SYSTEMS:
+                apps = self.apps(system, count, offset=100 * count)
+                self.publish(apps, "v1")
+                minion = self.minions[system]
+                minion.write(apps)
+                first = minion.apply()
+                assert len(first["changed"]) >= count, first
+                row[system] = self.noop(system, apps)
+                self.forget(apps)
+                print(f"  S1 {count:2} {system:9} {row[system]}", file=sys.stderr, flush=True)
+            self.results[f"S1_{count}"] = row
+
+    def s2(self) -> None:
+        row = {}
+        for system in ("ours", "dockermod", "seed"):
+            apps = self.apps(system, 1, offset=500)
+            (app,) = apps
+            self.publish(apps, "v1")
+            minion = self.minions[system]
+            minion.write(apps)
+            minion.apply()
+            samples = []
+            for n in range(self.runs):
+                version = "v2" if n % 2 == 0 else "v1"
+                self.publish(apps, version)
+                assert wait_http(app.port, "v1" if version == "v2" else "v2")
+                prober = Prober(app.port)
+                prober.start()
+                time.sleep(0.2)
+                run = minion.apply()
+                assert wait_http(app.port, version) == version, f"{system} did not redeploy"
+                samples.append({**run, **prober.stop()})
+            row[system] = {
+                k: median(s[k] for s in samples) for k in ("state_ms", "gap_ms", "refused")
+            }
+            self.forget(apps)
+            print(f"  S2 {system:9} {row[system]}", file=sys.stderr, flush=True)
+        # The floor: the same kind of container, stopped and started again by hand.
+        port = free_port()
+        name = f"ddbench-{self.bed.run_id}-floor"
+        docker(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            self.bed.label,
+            "-p",
+            f"127.0.0.1:{port}:80",
+            self.local["v1"],
+        )
+        assert wait_http(port, "v1") == "v1"
+        samples = []
+        for _ in range(self.runs):
+            prober = Prober(port)
+            prober.start()
+            time.sleep(0.2)
+            started = time.perf_counter()
+            docker("stop", name)
+            docker("start", name)
+            took = (time.perf_counter() - started) * 1000
+            assert wait_http(port, "v1") == "v1"
+            samples.append({"state_ms": took, **prober.stop()})
+        row["floor"] = {k: median(s[k] for s in samples) for k in ("state_ms", "gap_ms", "refused")}
+        docker("rm", "-f", name)
+        self.results["S2"] = row
+
+    def s3(self) -> None:
+        row = {}
+        # One state per container redeploys one after the other; the group is what S3 is for.
+        for system in ("ours-group", "dockermod", "seed"):
+            apps = self.apps(system, 20, offset=700)
+            self.publish(apps, "v1")
+            minion = self.minions[system]
+            minion.write(apps)
+            minion.apply()
+            samples = []
+            for n in range(self.runs):
+                version = "v2" if n % 2 == 0 else "v1"
+                self.publish(apps, version)
+                run = minion.apply()
+                for app in apps:
+                    assert wait_http(app.port, version) == version, f"{system}: {app.name}"
+                samples.append(run)
+            row[system] = {k: median(s[k] for s in samples) for k in ("state_ms", "wall_ms")}
+            self.forget(apps)
+            print(f"  S3 {system:9} {row[system]}", file=sys.stderr, flush=True)
+        self.results["S3"] = row
+
+    def s4(self) -> None:
+        (app,) = self.apps("check", 1, offset=900)
+        self.publish([app], "v1")
+        docker_deploy.pull(app.ref)
+        samples = []
+        for n in range(self.runs):
+            version = "v2" if n % 2 == 0 else "v1"
+            self.publish([app], version)
+            before = docker("image", "inspect", "-f", "{{.Id}}", app.ref)
+            # The repository's images (other users share the engine: only ours are compared).
+            repo = app.ref.rsplit(":", 1)[0]
+            listing = ("images", "--digests", "--no-trunc", "--format", "{{.ID}} {{.Digest}}")
+            images_before = docker(*listing, repo)
+            started = time.perf_counter()
+            checked = docker_deploy.check(app.ref)
+            check_ms = (time.perf_counter() - started) * 1000
+            assert checked["update_available"], checked
+            assert docker("image", "inspect", "-f", "{{.Id}}", app.ref) == before
+            assert docker(*listing, repo) == images_before, "the check downloaded something"
+            # The pull that answers the same question. The versions differ in one small layer
+            # and the rest is already here: the cheapest pull there is.
+            started = time.perf_counter()
+            pulled = docker_deploy.pull(app.ref)
+            pull_ms = (time.perf_counter() - started) * 1000
+            assert pulled["changed"], pulled
+            samples.append({"check_ms": check_ms, "pull_ms": pull_ms})
+        self.results["S4"] = {k: median(s[k] for s in samples) for k in ("check_ms", "pull_ms")}
+        print(f"  S4 {self.results['S4']}", file=sys.stderr, flush=True)
+
+    def s5(self) -> None:
+        (app,) = self.apps("api", 1, offset=950)
+        spec = {"labels": self.bed.labels, "port_bindings": [f"127.0.0.1:{app.port}:80"]}
+        docker_deploy.redeploy(app.name, self.local["v1"], pull=False, min_uptime=0.5, **spec)
+        client = docker_py.from_env()
+        calls = 200
+
+        def per_call(fn) -> float:
+            fn()
+            started = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            return (time.perf_counter() - started) * 1000 / calls
+
+        def noop() -> None:
+            report = docker_deploy.redeploy(app.name, self.local["v1"], pull=False, **spec)
+            assert report["action"] == "none"
+
+        def diff() -> None:
+            assert not docker_deploy.image_diff(app.name, self.local["v1"])["differs"]
+
+        def docker_py_diff() -> None:
+            container = client.containers.get(app.name)
+            assert container.attrs["Image"] == client.images.get(self.local["v1"]).id
+
+        samples = [
+            {
+                "redeploy_noop_ms": per_call(noop),
+                "image_diff_ms": per_call(diff),
+                "docker_py_diff_ms": per_call(docker_py_diff),
+            }
+            for _ in range(self.runs)
+        ]
+        self.results["S5"] = {k: median(s[k] for s in samples) for k in samples[0]}
+        print(f"  S5 {self.results['S5']}", file=sys.stderr, flush=True)
+
+    def forget(self, apps: list[App]) -> None:
+        """Removes a scenario's containers, so that the next one runs on a quiet engine."""
+        docker("rm", "-f", *[a.name for a in apps], check=False)
+
+    def close(self) -> None:
+        self.registry.stop()
+        self.bed.cleanup()
+
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.1f}{unit}" if value < 100 else f"{value:,.0f}{unit}"
+
+
+def ratio(theirs, ours) -> str:
+    if not theirs or not ours:
+        return "n/a"
+    return f"{theirs / ours:,.1f}x"
+
+
+def best_ours(row: dict, metric: str):
+    values = [row[s][metric] for s in ("ours", "ours-group") if s in row and row[s][metric]]
+    return min(values) if values else None
+
+
+def table(results: dict) -> str:
+    """The side-by-side table, Markdown: one row per scenario and metric."""
+    rows = [
+        "| scenario | metric | ours (a state each) | ours (one group state) | dockermod (b) "
+        "| seed (c) | b / best of ours |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def row(label: str, metric: str, r: dict, unit: str) -> str:
+        cells = " | ".join(fmt(r[s][metric], unit) if s in r else "n/a" for s in SYSTEMS)
+        versus = ratio(r["dockermod"][metric], best_ours(r, metric))
+        return f"| {label} | {metric} | {cells} | {versus} |"
+
+    for count in (1, 20):
+        r = results[f"S1_{count}"]
+        label = f"S1 no-op, {count} container{'s' if count > 1 else ''}"
+        for metric, unit in (("state_ms", " ms"), ("wall_ms", " ms"), ("rss_mib", " MiB")):
+            rows.append(row(label, metric, r, unit))
+        if count == 20:
+            per = [fmt(r[s]["state_ms"] / 20, " ms") for s in ("ours", "ours-group")]
+            rows.append(f"| {label} | state_ms per container | {per[0]} | {per[1]} | | | |")
+    r = results["S2"]
+    for metric, unit in (("state_ms", " ms"), ("gap_ms", " ms"), ("refused", "")):
+        rows.append(row("S2 new image, 1 container", metric, r, unit))
+    floor = r["floor"]
+    rows.append(
+        f"| S2 floor: docker stop + docker start | gap_ms | {fmt(floor['gap_ms'], ' ms')} | | | "
+        f"| ours / floor: {ratio(r['ours']['gap_ms'], floor['gap_ms'])} |"
+    )
+    rows.append(row("S3 new image, 20 containers", "wall_ms", results["S3"], " ms"))
+    r = results["S4"]
+    rows.append(
+        f"| S4 is there a new image? | registry digest (ours) vs pull | "
+        f"{fmt(r['check_ms'], ' ms')} | | pull: {fmt(r['pull_ms'], ' ms')} | "
+        f"| pull / check: {ratio(r['pull_ms'], r['check_ms'])} |"
+    )
+    r = results["S5"]
+    rows.append(
+        f"| S5 Python API, in process | no-op redeploy per call | "
+        f"{fmt(r['redeploy_noop_ms'], ' ms')} | | | | |"
+    )
+    rows.append(
+        f"| S5 Python API, in process | image_diff per call | {fmt(r['image_diff_ms'], ' ms')} "
+        f"| | docker-py: {fmt(r['docker_py_diff_ms'], ' ms')} | "
+        f"| docker-py / ours: {ratio(r['docker_py_diff_ms'], r['image_diff_ms'])} |"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per scenario")
+    args = parser.parse_args()
+    bench = Bench(args.runs)
+    try:
+        for scenario in (bench.s1, bench.s2, bench.s3, bench.s4, bench.s5):
+            print(f"==> {scenario.__name__.upper()}", file=sys.stderr, flush=True)
+            scenario()
+    finally:
+        bench.close()
+    engine = docker("version", "-f", "{{.Server.Version}}")
+    bench.results["machine"] = {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "docker_engine": engine,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (HERE / "results.json").write_text(json.dumps(bench.results, indent=2) + "\n")
+    print(table(bench.results))
+
+
+if __name__ == "__main__":
+    main()
