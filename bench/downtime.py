@@ -14,42 +14,18 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from probe import Prober
 
 from saltext import docker_deploy
 from testbed import STUBBORN_CMD, Registry, TestBed, docker, free_port, wait_http
 
 SHUTDOWN_TIMEOUT = 3
-
-
-class Prober(threading.Thread):
-    """Polls http://127.0.0.1:port/ every 5 ms; records the longest stretch without an answer."""
-
-    def __init__(self, port: int):
-        super().__init__(daemon=True)
-        self.port, self.stop_flag = port, threading.Event()
-        self.refused, self.longest_gap_ms, self._gap_start = 0, 0.0, None
-
-    def run(self) -> None:
-        while not self.stop_flag.is_set():
-            now = time.monotonic()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=0.1):
-                    pass
-                if self._gap_start is not None:
-                    gap = (now - self._gap_start) * 1000
-                    self.longest_gap_ms = max(self.longest_gap_ms, gap)
-                    self._gap_start = None
-            except OSError:
-                self.refused += 1
-                if self._gap_start is None:
-                    self._gap_start = now
-            time.sleep(0.005)
 
 
 def one(bed, registry, local, app_kind, strategy, n) -> dict:
@@ -77,14 +53,12 @@ def one(bed, registry, local, app_kind, strategy, n) -> dict:
         report = docker_deploy.redeploy(name, ref, **spec)
         if prober:
             assert wait_http(port, "v2") == "v2"
-            time.sleep(0.1)
-            prober.stop_flag.set()
-            prober.join()
+            probed = prober.stop()
         assert report["action"] == "replaced"
         return {
             "downtime_ms": report["downtime_ms"],
-            "refused": prober.refused if prober else None,
-            "gap_ms": prober.longest_gap_ms if prober else None,
+            "refused": probed["refused"] if prober else None,
+            "gap_ms": probed["gap_ms"] if prober else None,
         }
     finally:
         docker("rm", "-f", name, f"{name}.deploy-new", f"{name}.deploy-old", check=False)
