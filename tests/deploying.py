@@ -107,3 +107,12 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def registry_only(app, version: str) -> None:
+    """Publishes a fresh build of `version` and deletes it locally: the host knows it only by
+    pulling, so its only names are the registry repository's (as on a real minion)."""
+    local = f"ddtest-{app.bed.run_id}/keep:{version}-{time.monotonic_ns()}"
+    app.bed.build(local, version)
+    app.ref = app.bed.publish(app.registry, local, app.repo, "prod")
+    docker("rmi", local)

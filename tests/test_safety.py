@@ -17,6 +17,7 @@ from deploying import (
     assert_serving,
     identity,
     publish_variant,
+    registry_only,
     replica_ports,
     write_data,
 )
@@ -318,15 +319,6 @@ def test_rollback_without_a_previous_image_says_so(app):
         docker_deploy.rollback(app.name)
     with pytest.raises(DeployError, match="no container"):
         docker_deploy.rollback(f"{app.name}-missing")
-
-
-def registry_only(app, version: str) -> None:
-    """Publishes a fresh build of `version` and deletes it locally: the host knows it only by
-    pulling, so its only names are the registry repository's (as on a real minion)."""
-    local = f"ddtest-{app.bed.run_id}/keep:{version}-{time.monotonic_ns()}"
-    app.bed.build(local, version)
-    app.ref = app.bed.publish(app.registry, local, app.repo, "prod")
-    docker("rmi", local)
 
 
 def images_of(app) -> set[str]:

@@ -12,7 +12,14 @@ import time
 
 import pytest
 
-from deploying import Run, assert_serving, identity, publish_variant, replica_ports
+from deploying import (
+    Run,
+    assert_serving,
+    identity,
+    publish_variant,
+    registry_only,
+    replica_ports,
+)
 from test_salt_call import SALT_CALL, SaltCall
 from testbed import inspect, wait_for, wait_http
 
@@ -195,3 +202,40 @@ def test_a_group_state_redeploys_its_containers_and_predicts_in_test_mode(app, s
         assert salt.apply()["changes"] == {}
     finally:
         subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
+
+
+def test_start_first_with_a_declared_healthcheck_and_keep_images_through_salt(app, salt):
+    """The remaining options through a state: start-first (no fixed port), a declared
+    healthcheck gating the swap, and keep_images pruning what the redeploy left."""
+    label_key, label_value = next(iter(app.bed.labels.items()))
+    (salt.root / "states" / "app.sls").write_text(
+        f"""{app.name}:
+  docker_deploy.deployed:
+    - image: {app.registry.host}/{app.repo}
+    - tag: prod
+    - strategy: start-first
+    - keep_images: 1
+    - port_bindings: ["127.0.0.1::80"]
+    - healthcheck: {{test: ["/bin/busybox", "true"], interval: 0.5, retries: 1}}
+    - labels: {{{label_key}: "{label_value}"}}
+"""
+    )
+    registry_only(app, "v1")
+    first = salt.apply()
+    assert first["result"] is True, first["comment"]
+    v1 = inspect(app.name)["Image"]
+    registry_only(app, "v2")
+    second = salt.apply()
+    assert second["result"] is True, second["comment"]
+    summary = second["changes"]["deploy"]
+    assert summary["strategy"] == "start-first" and summary["downtime_ms"] == 0
+    assert summary["removed_images"] == [v1], summary
+    steps = summary["steps"]
+    verify = next(i for i, s in enumerate(steps) if s.startswith("verify"))
+    stop = next(i for i, s in enumerate(steps) if s.startswith("stop"))
+    assert verify < stop, steps
+    found = inspect(app.name)
+    assert found["State"]["Health"]["Status"] == "healthy"
+    port = int(found["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
+    assert wait_http(port, "v2") == "v2"
+    assert app.bed.containers(app.name) == [app.name]
