@@ -241,8 +241,12 @@ fn restore(backup: Who, start: bool) -> Vec<Op> {
 pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -> Vec<Op> {
     match (action, current) {
         (Action::None, _) => vec![],
+        // Created under the temporary name and renamed once complete (networks attached): a
+        // run killed half-way leaves a `.deploy-new` the next run removes, never a half-built
+        // container under the name that would pass for the declared one.
         (Action::Create, _) | (_, None) => vec![
-            Op::Create(Slot::Primary),
+            Op::Create(Slot::Temporary),
+            Op::Rename(Who::New, Slot::Primary),
             Op::Start(Who::New),
             Op::Verify(Who::New),
         ],
@@ -265,12 +269,15 @@ pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -
                     Some(Op::Verify(Who::New)),
                     Some(Op::Remove(old)),
                 ],
-                // Moved aside before it stops: a run killed in between leaves a backup that
-                // the next run recognises and restores, not a stopped container.
+                // Nothing runs beside the old container: the new one is only created (it
+                // records the old one, so a backup left by a kill is always recognised, also
+                // one this tool did not create). The old one is moved aside before it stops: a
+                // run killed in between leaves a backup the next run restores as running.
                 Strategy::StopFirst => vec![
+                    Some(Op::Create(Slot::Temporary)),
                     Some(Op::Rename(old.clone(), Slot::Backup)),
                     stop_old,
-                    Some(Op::Create(Slot::Primary)),
+                    Some(Op::Rename(Who::New, Slot::Primary)),
                     Some(Op::Start(Who::New)),
                     Some(Op::Verify(Who::New)),
                     Some(Op::Remove(old)),
@@ -512,15 +519,18 @@ pub(crate) async fn converge<E: Engine>(
             let mut progress = Progress::default();
             let result = run_ops(engine, name, &ops, None, &mut progress).await;
             if let Err(failure) = result {
-                // The new container of the interrupted run failed its verification now: the
-                // same recovery, distrusting it, brings the backup back.
-                let retry = engine
-                    .scene()
-                    .await
-                    .ok()
-                    .map(|s| recover(name, &s, None, true));
-                if let Some(Recovery::Ops { ops, .. }) = retry {
-                    let _ = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+                // Only a failed verification of the interrupted run's new container is a reason
+                // to give it up: the same recovery, distrusting it, brings the backup back. Any
+                // other failure (a backup that cannot be removed) must not cost a verified one.
+                if matches!(failure.op, Op::Verify(_)) && !failure.fault.unreachable {
+                    let retry = engine
+                        .scene()
+                        .await
+                        .ok()
+                        .map(|s| recover(name, &s, None, true));
+                    if let Some(Recovery::Ops { ops, .. }) = retry {
+                        let _ = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+                    }
                 }
                 let after = engine.scene().await.unwrap_or_default();
                 return Err(Box::new(Failed {
@@ -618,7 +628,7 @@ pub(crate) async fn converge<E: Engine>(
             kind: FailKind::Failed,
             state: format!(
                 "rollback=False: the failed container was kept for inspection{}",
-                if replacing {
+                if replacing && progress.touched_old {
                     format!(
                         " and the previous one stays stopped as {:?}",
                         Slot::Backup.name_for(name)
@@ -632,9 +642,10 @@ pub(crate) async fn converge<E: Engine>(
     }
     let started = Instant::now();
     let undone = match decision.action {
-        Action::Replace => {
-            let scene = engine.scene().await.unwrap_or_default();
-            match recover(name, &scene, None, was_running) {
+        Action::Replace => match engine.scene().await {
+            // Without knowing what is where, nothing can be claimed restored.
+            Err(fault) => Err(fault.message),
+            Ok(scene) => match recover(name, &scene, None, was_running) {
                 Recovery::Ops { ops, what } => {
                     let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
                     engine.note("rollback", started, what);
@@ -642,8 +653,8 @@ pub(crate) async fn converge<E: Engine>(
                 }
                 Recovery::Nothing => Ok(()),
                 Recovery::Refuse(why) => Err(why),
-            }
-        }
+            },
+        },
         Action::Create => match progress.new_id.clone() {
             Some(id) => {
                 let removed = engine.remove(&id).await.map_err(|f| f.message);
@@ -718,6 +729,8 @@ mod tests {
         crash_after: Option<usize>,
         calls: usize,
         next_id: usize,
+        /// A container whose removal fails (a busy mount, say).
+        undeletable: Option<String>,
     }
 
     impl Fake {
@@ -737,6 +750,7 @@ mod tests {
                 crash_after: None,
                 calls: 0,
                 next_id: 0,
+                undeletable: None,
             }
         }
 
@@ -847,6 +861,9 @@ mod tests {
         async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault> {
             self.tick()?;
             self.find(id)?;
+            if self.undeletable.as_deref() == Some(id) {
+                return Err(Fault::new("device or resource busy"));
+            }
             self.containers.retain(|c| c.id != id);
             Ok(())
         }
@@ -889,17 +906,26 @@ mod tests {
         }
     }
 
-    /// kill -9 after every single step of every strategy: the next run converges.
+    /// kill -9 after every single step of every strategy: the next run converges, also for an
+    /// old container this tool did not create (no labels of ours).
     #[test]
     fn a_kill_at_any_step_boundary_converges_on_the_next_run() {
-        for strategy in STRATEGIES {
-            let steps = {
+        for (strategy, adopted) in STRATEGIES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            let old = |adopted: bool| {
                 let mut fake = Fake::with_old(true);
+                if adopted {
+                    fake.containers[0].owner = None;
+                    fake.containers[0].spec = None;
+                }
+                fake
+            };
+            let steps = {
+                let mut fake = old(adopted);
                 run(&mut fake, strategy, true).unwrap();
                 fake.calls
             };
             for kill_after in 0..steps {
-                let mut fake = Fake::with_old(true);
+                let mut fake = old(adopted);
                 fake.crash_after = Some(kill_after);
                 assert!(
                     run(&mut fake, strategy, true).is_err(),
@@ -968,6 +994,24 @@ mod tests {
                 fake.assert_one("sha256:v1");
             }
         }
+    }
+
+    /// A backup that cannot be removed must not cost the verified new container.
+    #[test]
+    fn a_backup_that_cannot_be_removed_keeps_the_verified_new_one() {
+        let mut fake = Fake::with_old(true);
+        // Killed after the new one was verified, before the old one was removed.
+        fake.crash_after = Some(6);
+        let _ = run(&mut fake, Strategy::CreateFirst, true);
+        fake.crash_after = None;
+        fake.undeletable = Some("old".into());
+        let failed = run(&mut fake, Strategy::CreateFirst, true).unwrap_err();
+        assert!(failed.why.contains("recovering"), "{failed:?}");
+        let primary = fake.containers.iter().find(|c| c.name == NAME).unwrap();
+        assert_eq!(
+            (primary.image.as_str(), primary.running),
+            ("sha256:v2", true)
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub fn lock_dir() -> PathBuf {
 pub struct HostLock {
     _file: File,
     pub waited: Duration,
+    /// Another run held the lock when this one asked: what it changed must be read again.
+    pub contended: bool,
 }
 
 /// Takes the lock for container `name`, waiting up to `timeout`.
@@ -50,15 +52,18 @@ pub async fn acquire(name: &str, timeout: Duration) -> Result<HostLock> {
             ))
         })?;
     let started = Instant::now();
+    let mut contended = false;
     loop {
         match file.try_lock() {
             Ok(()) => {
                 return Ok(HostLock {
                     _file: file,
                     waited: started.elapsed(),
+                    contended,
                 })
             }
             Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                contended = true;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(TryLockError::WouldBlock) => {
@@ -99,7 +104,7 @@ mod tests {
             acquire("api", Duration::from_millis(10)).await.unwrap();
             drop(held);
             let again = acquire("web", Duration::from_millis(200)).await.unwrap();
-            assert!(again.waited < Duration::from_millis(200));
+            assert!(again.waited < Duration::from_millis(200) && !again.contended);
         });
         let _ = std::fs::remove_dir_all(dir);
     }

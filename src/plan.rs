@@ -200,9 +200,11 @@ pub fn spec_diff(recorded: Option<&str>, declared: &str) -> BTreeMap<String, (Va
 
 /// `sha256:0123456789ab...` -> `sha256:0123456789ab`, the length `docker ps` shows.
 pub fn short_id(id: &str) -> String {
+    // By characters, not bytes: IDs also come from labels, which may hold anything.
+    let first_12 = |text: &str| text.chars().take(12).collect::<String>();
     match id.split_once(':') {
-        Some((algo, hex)) => format!("{algo}:{}", &hex[..hex.len().min(12)]),
-        None => id[..id.len().min(12)].to_string(),
+        Some((algo, hex)) => format!("{algo}:{}", first_12(hex)),
+        None => first_12(id),
     }
 }
 
@@ -344,5 +346,6 @@ mod tests {
             "running sha256:111111111111, tag now sha256:999999999999"
         );
         assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id("sha256:ééééééééééééé"), "sha256:éééééééééééé");
     }
 }

@@ -182,7 +182,10 @@ pub async fn refresh(
             None => pull(docker, image, auth, steps).await.map(pulled),
         },
         PullPolicy::IfChanged => {
-            let checked = crate::check::check(docker, image, auth, steps).await?;
+            // In a redeploy, the check's "nothing was pulled" is the pull's "left as they were".
+            let checked = crate::check::check(docker, image, auth, steps)
+                .await
+                .map_err(|e| e.reword(UNTOUCHED))?;
             match checked.local_id {
                 Some(id) if !checked.update_available => Ok(Refreshed {
                     image_id: Some(id.clone()),

@@ -254,8 +254,9 @@ pub async fn redeploy(
     let local_tag = async {
         match (&request.image_id, refreshed.image_id) {
             (Some(id), _) => Ok(id.clone()),
-            (None, Some(id)) => Ok(id),
-            (None, None) => local_image_id(docker, image, &untouched).await,
+            // A run that held the lock may have pulled a newer image of the tag meanwhile.
+            (None, Some(id)) if !held.contended => Ok(id),
+            (None, _) => local_image_id(docker, image, &untouched).await,
         }
     };
     let (image_id, scene) = tokio::join!(local_tag, read_scene(docker, name, &untouched));
@@ -740,9 +741,11 @@ struct DockerEngine<'a, 's> {
 }
 
 fn fault(err: bollard::errors::Error) -> Fault {
+    // A call that timed out reached an Engine that is slow, not gone: worth a rollback.
+    let timed_out = matches!(err, bollard::errors::Error::RequestTimeoutError);
     let fault = EngineFault::from(err);
     Fault {
-        unreachable: matches!(fault, EngineFault::Unreachable(_)),
+        unreachable: matches!(fault, EngineFault::Unreachable(_)) && !timed_out,
         message: fault.message().to_string(),
     }
 }

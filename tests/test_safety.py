@@ -183,7 +183,9 @@ def test_strategies_with_a_fixed_port_replace_and_report_downtime(serving, strat
     if strategy == "create-first":
         assert steps.index("create") < steps.index("stop") < steps.index("start"), steps
     else:
-        assert steps.index("rename") < steps.index("stop") < steps.index("create"), steps
+        # stop-first: nothing new starts before the old one has stopped.
+        assert steps.index("create") < steps.index("rename") < steps.index("stop"), steps
+        assert steps.index("stop") < steps.index("start"), steps
     assert_serving(app, "v2", data="written-by-v1")
 
 
@@ -221,9 +223,10 @@ BOUNDARIES = [
     ("create-first", "rename:2"),
     ("create-first", "start"),
     ("create-first", "verify"),
-    ("stop-first", "rename"),
-    ("stop-first", "stop"),
     ("stop-first", "create"),
+    ("stop-first", "rename:1"),
+    ("stop-first", "stop"),
+    ("stop-first", "rename:2"),
     ("start-first", "start"),
     ("start-first", "rename:1"),
     ("start-first", "rename:2"),
