@@ -22,7 +22,7 @@ from saltext.docker_deploy import (
     InvalidSpec,
     RegistryError,
 )
-from testbed import docker, free_port, http_get, inspect, wait_http
+from testbed import docker, engine_events, free_port, http_get, inspect, wait_http
 
 
 def identity(name: str) -> tuple[str, str, bool]:
@@ -34,18 +34,7 @@ def identity(name: str) -> tuple[str, str, bool]:
 
 def container_events(since: float, until: float, name: str) -> list[dict]:
     """The Engine's container events for containers named `name*` in a time window."""
-    out = docker(
-        "events",
-        "--since",
-        f"{since:.3f}",
-        "--until",
-        f"{until:.3f}",
-        "--filter",
-        "type=container",
-        "--format",
-        "{{json .}}",
-    )
-    events = [json.loads(line) for line in out.splitlines() if line]
+    events = engine_events(since, until, "container")
     return [e for e in events if e["Actor"]["Attributes"].get("name", "").startswith(name)]
 
 

@@ -3,30 +3,13 @@ pulls only when the digest moved) and redeploying a group of containers concurre
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from saltext import docker_deploy
 from saltext.docker_deploy import InvalidSpec
-from testbed import docker, free_port, inspect, wait_http
-
-
-def engine_events(since: float, until: float, kind: str) -> list[dict]:
-    time.sleep(max(0.0, until - time.time()) + 0.1)
-    out = docker(
-        "events",
-        "--since",
-        f"{since:.3f}",
-        "--until",
-        f"{until:.3f}",
-        "--filter",
-        f"type={kind}",
-        "--format",
-        "{{json .}}",
-    )
-    return [json.loads(line) for line in out.splitlines()]
+from testbed import docker, engine_events, free_port, inspect, wait_http
 
 
 def pulls_of(app, since: float, until: float) -> list[dict]:

@@ -312,3 +312,20 @@ def inspect(name: str) -> dict | None:
     if out.returncode != 0:
         return None
     return json.loads(out.stdout)[0]
+
+
+def engine_events(since: float, until: float, kind: str) -> list[dict]:
+    """The Engine's events of one type (`container`, `image`) in a time window, once it closed."""
+    time.sleep(max(0.0, until - time.time()) + 0.1)
+    out = docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        f"type={kind}",
+        "--format",
+        "{{json .}}",
+    )
+    return [json.loads(line) for line in out.splitlines() if line]
