@@ -435,14 +435,26 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="measured runs per scenario")
+    parser.add_argument(
+        "--only",
+        metavar="S1,S4",
+        help="run these scenarios only and print their raw numbers (no table, no results.json)",
+    )
     args = parser.parse_args()
     bench = Bench(args.runs)
+    scenarios = (bench.s1, bench.s2, bench.s3, bench.s4, bench.s5)
+    only = {s.strip().upper() for s in args.only.split(",")} if args.only else None
     try:
-        for scenario in (bench.s1, bench.s2, bench.s3, bench.s4, bench.s5):
+        for scenario in scenarios:
+            if only and scenario.__name__.upper() not in only:
+                continue
             print(f"==> {scenario.__name__.upper()}", file=sys.stderr, flush=True)
             scenario()
     finally:
         bench.close()
+    if only:
+        print(json.dumps(bench.results, indent=2))
+        return
     engine = docker("version", "-f", "{{.Server.Version}}")
     bench.results["machine"] = {
         "cpus": os.cpu_count(),

@@ -1,6 +1,7 @@
 //! "Is there a new image?" without pulling: the registry's current manifest digest for the tag,
-//! asked through the Engine (`GET /distribution/{name}/json`), compared with the digests the
-//! local image was pulled under. No layer is downloaded, no tag moves.
+//! compared with the digests the local image was pulled under. No layer is downloaded, no tag
+//! moves. The digest comes from the registry itself ([`registry`], one HEAD request) and, when
+//! that gives no answer, from the Engine (`GET /distribution/{name}/json`).
 
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use crate::error::{EngineFault, Result};
 use crate::plan::short_id;
 use crate::pull::{pull_error, Auth};
 use crate::reference::ImageRef;
+use crate::registry;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
@@ -24,6 +26,9 @@ pub struct CheckReport {
     pub remote_digest: String,
     /// The local tag's image ID; `None` when the tag is not on this host.
     pub local_id: Option<String>,
+    /// Who answered: `registry` (asked directly) or `engine` (the Engine's distribution
+    /// endpoint, when the registry could not be asked directly).
+    pub via: &'static str,
 }
 
 const UNTOUCHED: &str = "nothing was pulled and nothing was changed";
@@ -37,11 +42,10 @@ pub async fn check(
     let started = Instant::now();
     let local_name = image.local_name();
     let (remote, local) = tokio::join!(
-        docker.inspect_registry_image(&local_name, auth.map(|a| a.credentials(image))),
+        remote_digest(docker, image, auth),
         inspect_image(docker, &local_name, UNTOUCHED),
     );
-    let remote = remote.map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?;
-    let remote_digest = remote.descriptor.digest.unwrap_or_default();
+    let (remote_digest, via) = remote?;
     let local = local?;
     let repository = image.repository();
     // An image pulled under several tags of one repository has several digests; the tag is
@@ -67,8 +71,9 @@ pub async fn check(
         "check",
         started,
         format!(
-            "{image}: registry has {}, {}",
+            "{image}: registry has {} ({}), {}",
             short_id(&remote_digest),
+            via.said(),
             if update_available {
                 "a pull would change the local tag"
             } else {
@@ -82,5 +87,47 @@ pub async fn check(
         local_digest,
         remote_digest,
         local_id: local.and_then(|i| i.id),
+        via: via.name(),
     })
+}
+
+/// Who gave the registry's digest.
+enum Via {
+    Registry,
+    /// The Engine, because the registry gave no direct answer (why).
+    Engine(String),
+}
+
+impl Via {
+    fn name(&self) -> &'static str {
+        match self {
+            Via::Registry => "registry",
+            Via::Engine(_) => "engine",
+        }
+    }
+
+    fn said(&self) -> String {
+        match self {
+            Via::Registry => "asked directly".to_string(),
+            Via::Engine(why) => format!("through the Engine; directly: {why}"),
+        }
+    }
+}
+
+/// The tag's digest in the registry: asked directly, else through the Engine, whose answer
+/// (or error) is the final word.
+async fn remote_digest(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+) -> Result<(String, Via)> {
+    let why = match registry::manifest_digest(image, auth).await {
+        Ok(digest) => return Ok((digest, Via::Registry)),
+        Err(registry::Unanswered(why)) => why,
+    };
+    let remote = docker
+        .inspect_registry_image(&image.local_name(), auth.map(|a| a.credentials(image)))
+        .await
+        .map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?;
+    Ok((remote.descriptor.digest.unwrap_or_default(), Via::Engine(why)))
 }

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod pull;
 pub mod redeploy;
 pub mod reference;
+pub mod registry;
 pub mod spec;
 
 #[cfg(feature = "python")]

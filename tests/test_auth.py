@@ -13,6 +13,7 @@ from saltext import docker_deploy
 from saltext.docker_deploy import RegistryError
 from test_salt_call import SaltCall
 from testbed import Registry, free_port, inspect, wait_http
+from tokenserver import TokenServer
 
 USER, PASSWORD, WRONG = "deployer", "s3cret-Pa55word", "wr0ng-Pa55word"
 _serial = itertools.count(1)
@@ -56,6 +57,8 @@ def test_pull_and_check_need_the_credentials(auth_app, caplog):
         with pytest.raises(RegistryError) as err:
             docker_deploy.check(ref, auth=auth)
         assert_no_secret(err.value)
+    # With credentials the registry's Basic challenge is answered directly.
+    assert docker_deploy.check(ref, auth=GOOD)["via"] == "registry"
     pulled = docker_deploy.pull(ref, auth=GOOD)
     assert pulled["changed"] is True
     assert docker_deploy.check(ref, auth=GOOD)["update_available"] is False
@@ -114,3 +117,63 @@ def test_salt_takes_credentials_from_pillar_and_never_shows_them(auth_app, tmp_p
     (log,) = salt.root.rglob("minion.log")
     assert "docker_deploy" in log.read_text(), "the debug log was not written"
     assert_no_secret(predicted, deployed, log.read_text())
+
+
+@pytest.fixture(scope="session")
+def token_registry(bed):
+    """A registry behind the token flow (Bearer challenge, JWT from a realm), as Docker Hub,
+    GHCR, Harbor and GitLab run theirs."""
+    tokens = TokenServer(bed.workdir / "token-server", users={USER: PASSWORD})
+    registry = Registry(bed.workdir / "token-registry", users={USER: PASSWORD}, token_server=tokens)
+    try:
+        yield registry
+    finally:
+        registry.stop()
+        tokens.stop()
+
+
+@pytest.fixture
+def token_app(bed, token_registry, images):
+    n = next(_serial)
+    app = App(bed, token_registry, images, f"ddtest-{bed.run_id}-tok{n}", f"tok{n}", free_port())
+    try:
+        yield app
+    finally:
+        app.remove()
+
+
+def test_the_token_flow_is_answered_directly(token_app, caplog):
+    """With credentials, the check fetches a pull-scoped token from the realm and HEADs the
+    manifest itself; without (or with wrong ones) the Engine has the last word, as before."""
+    ref = token_app.publish("v1")
+    tokens = token_app.registry.token_server
+    caplog.set_level(logging.DEBUG, logger="saltext.docker_deploy")
+    asked = len(tokens.requests)
+    fresh = docker_deploy.check(ref, auth=GOOD)
+    assert fresh["via"] == "registry" and fresh["update_available"] is True
+    ours = tokens.requests[asked:]
+    assert ours == [
+        {"user": USER, "scope": f"repository:{token_app.repo}:pull", "granted": True}
+    ], "one token request, pull scope only, with the credentials"
+
+    for auth in (None, BAD):
+        with pytest.raises(RegistryError) as err:
+            docker_deploy.check(ref, auth=auth)
+        assert_no_secret(err.value)
+
+    deployed = token_app.deploy(auth=GOOD)
+    assert deployed["action"] == "created"
+    assert wait_http(token_app.port, "v1") == "v1"
+    current = docker_deploy.check(ref, auth=GOOD)
+    assert current["via"] == "registry" and current["update_available"] is False
+    assert current["remote_digest"] == fresh["remote_digest"]
+
+    token_app.publish("v2")
+    moved = token_app.deploy(auth=GOOD)
+    assert moved["action"] == "replaced"
+    assert wait_http(token_app.port, "v2") == "v2"
+    again = token_app.deploy(auth=GOOD)
+    assert again["action"] == "none"
+    check_step = next(s for s in again["steps"] if s["step"] == "check")
+    assert "asked directly" in check_step["detail"]
+    assert_no_secret(caplog.text, deployed, moved, again)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -17,9 +18,18 @@ def local_id(ref: str) -> str | None:
     return out or None
 
 
-def test_check_asks_the_registry_without_pulling(app):
+DIRECT = "SALTEXT_DOCKER_DEPLOY_DIRECT_REGISTRY"
+
+
+@pytest.mark.parametrize("direct", ["on", "off"])
+def test_check_asks_the_registry_without_pulling(app, monkeypatch, direct):
+    """The same answers whether the registry is asked directly or through the Engine."""
+    if direct == "off":
+        monkeypatch.setenv(DIRECT, "off")
+    via = "registry" if direct == "on" else "engine"
     ref = app.publish("v1")
     fresh = docker_deploy.check(ref)
+    assert fresh["via"] == via
     assert fresh["update_available"] is True
     assert fresh["local_id"] is None and fresh["local_digest"] is None
     assert fresh["remote_digest"].startswith("sha256:")
@@ -27,16 +37,45 @@ def test_check_asks_the_registry_without_pulling(app):
 
     pulled = docker_deploy.pull(ref)
     current = docker_deploy.check(ref)
+    assert current["via"] == via
     assert current["update_available"] is False
     assert current["local_digest"] == current["remote_digest"] == pulled["digest"].split("@")[1]
     assert current["local_id"] == pulled["id"]
 
     app.publish("v2")
     moved = docker_deploy.check(ref)
+    assert moved["via"] == via
     assert moved["update_available"] is True
     assert moved["remote_digest"] != current["remote_digest"]
     assert moved["local_digest"] == current["remote_digest"]
     assert local_id(ref) == pulled["id"], "check must not move the local tag"
+
+
+def test_direct_and_engine_digests_agree(app, monkeypatch):
+    """The direct HEAD names the digest the Engine records when it pulls (index types first in
+    Accept); a mismatch would turn every if-changed run into a pull."""
+    ref = app.publish("v1")
+    direct = docker_deploy.check(ref)
+    monkeypatch.setenv(DIRECT, "0")
+    engine = docker_deploy.check(ref)
+    assert (direct["via"], engine["via"]) == ("registry", "engine")
+    assert direct["remote_digest"] == engine["remote_digest"]
+    pulled = docker_deploy.pull(ref)
+    assert pulled["digest"] == f"{ref.rsplit(':', 1)[0]}@{direct['remote_digest']}"
+
+
+def test_a_proxy_in_the_environment_leaves_the_question_to_the_engine(app, monkeypatch, caplog):
+    """A minion behind a proxy may not reach the registry itself; the Engine has its own proxy
+    settings, so the check goes through it (and NO_PROXY lets the direct question through)."""
+    ref = app.publish("v1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
+    caplog.set_level(logging.INFO, logger="saltext.docker_deploy")
+    proxied = docker_deploy.check(ref)
+    assert proxied["via"] == "engine"
+    assert "HTTPS_PROXY is set" in caplog.text
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert docker_deploy.check(ref)["via"] == "registry"
+    assert docker_deploy.check(ref)["remote_digest"] == proxied["remote_digest"]
 
 
 def test_check_errors(app):

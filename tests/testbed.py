@@ -100,8 +100,11 @@ class Registry:
     configuration. With ``users`` it requires htpasswd (bcrypt) authentication.
     """
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None, token_server=None):
+        """``token_server`` (a ``tokenserver.TokenServer``) switches htpasswd for the registry
+        token flow: Bearer challenges, JWTs from the server's realm."""
         self.users = dict(users or {})
+        self.token_server = token_server
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -118,6 +121,8 @@ class Registry:
                     capture_output=True,
                 )
             auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+        if token_server is not None:
+            auth = token_server.registry_auth_config()
         config = workdir / "config.yml"
         config.write_text(
             "version: 0.1\n"
@@ -145,7 +150,10 @@ class Registry:
         except (urllib.error.URLError, OSError):
             return False
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, repo: str) -> dict[str, str]:
+        if self.token_server is not None:
+            token = self.token_server.issue(next(iter(self.users)), repo, ["pull", "push"])
+            return {"Authorization": f"Bearer {token}"}
         if not self.users:
             return {}
         user, password = next(iter(self.users.items()))
@@ -189,7 +197,7 @@ class Registry:
         )
         url = f"http://{self.host}/v2/{repo}/manifests"
         req = urllib.request.Request(
-            f"{url}/{source_tag}", headers={"Accept": accept, **self._headers()}
+            f"{url}/{source_tag}", headers={"Accept": accept, **self._headers(repo)}
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             body, media_type = resp.read(), resp.headers["Content-Type"]
@@ -197,7 +205,7 @@ class Registry:
             f"{url}/{target_tag}",
             data=body,
             method="PUT",
-            headers={"Content-Type": media_type, **self._headers()},
+            headers={"Content-Type": media_type, **self._headers(repo)},
         )
         urllib.request.urlopen(put, timeout=10).close()
 

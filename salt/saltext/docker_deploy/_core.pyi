@@ -1,6 +1,6 @@
 """Type stubs for the native module ``saltext.docker_deploy._core`` (written by hand)."""
 
-from typing import Any, TypedDict, overload
+from typing import Any, Literal, TypedDict, overload
 
 # The result types exist only for type checkers (the runtime returns plain dicts).
 
@@ -115,6 +115,7 @@ class _CheckResult(TypedDict):
     local_digest: str | None
     remote_digest: str
     local_id: str | None
+    via: Literal["registry", "engine"]
 
 class _RemoveResult(TypedDict):
     name: str
