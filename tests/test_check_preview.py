@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 
 import pytest
 
+from conftest import App
 from saltext import docker_deploy
 from saltext.docker_deploy import ImageNotFound, RegistryError
 from test_core import container_events
-from testbed import docker, free_port, inspect
+from testbed import Registry, docker, free_port, inspect
 
 
 def local_id(ref: str) -> str | None:
@@ -118,3 +120,39 @@ def test_remove_stops_and_removes(app):
     assert gone["removed"] is True and gone["container_id"] == deployed["container_id"]
     assert inspect(app.name) is None
     assert docker_deploy.remove(app.name)["removed"] is False
+
+
+@pytest.fixture(scope="module")
+def tls_registry(bed):
+    registry = Registry(bed.workdir / "tls-registry", tls=True)
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def test_a_tls_registry_is_asked_directly_once_its_ca_is_known(
+    bed, tls_registry, images, monkeypatch, tmp_path
+):
+    """TLS as the Engine does it: the system roots plus /etc/docker/certs.d/<host>/*.crt (here
+    a temp certs.d). An unknown CA, or a client certificate, leaves the question to the Engine,
+    which answers the same digest."""
+    app = App(bed, tls_registry, images, f"ddtest-{bed.run_id}-tls", "tls", free_port())
+    try:
+        ref = app.publish("v1")
+        certs_d = tmp_path / "certs.d"
+        monkeypatch.setenv("SALTEXT_DOCKER_DEPLOY_CERTS_D", str(certs_d))
+        unknown_ca = docker_deploy.check(ref)
+        assert unknown_ca["via"] == "engine"
+
+        registry_dir = certs_d / tls_registry.host
+        registry_dir.mkdir(parents=True)
+        shutil.copy(tls_registry.ca, registry_dir / "ca.crt")
+        trusted = docker_deploy.check(ref)
+        assert trusted["via"] == "registry"
+        assert trusted["remote_digest"] == unknown_ca["remote_digest"]
+
+        (registry_dir / "client.cert").write_text("a client certificate only the Engine sends")
+        assert docker_deploy.check(ref)["via"] == "engine"
+    finally:
+        app.remove()

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -100,9 +101,17 @@ class Registry:
     configuration. With ``users`` it requires htpasswd (bcrypt) authentication.
     """
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None, token_server=None):
+    def __init__(
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        token_server=None,
+        tls: bool = False,
+    ):
         """``token_server`` (a ``tokenserver.TokenServer``) switches htpasswd for the registry
-        token flow: Bearer challenges, JWTs from the server's realm."""
+        token flow: Bearer challenges, JWTs from the server's realm. ``tls`` serves HTTPS with a
+        self-signed certificate (``self.ca``); the Engine takes any certificate from a loopback
+        registry, as it treats 127.0.0.0/8 as insecure."""
         self.users = dict(users or {})
         self.token_server = token_server
         self.port = free_port()
@@ -123,13 +132,25 @@ class Registry:
             auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
         if token_server is not None:
             auth = token_server.registry_auth_config()
+        self.scheme, self.ca, tls_config = "http", None, ""
+        if tls:
+            from pki import certificate, write_pem  # cryptography comes with Salt
+
+            ca = certificate("ddtest registry CA")
+            key, cert = certificate("ddtest registry", ip="127.0.0.1", issuer=ca)
+            self.scheme, self.ca = "https", write_pem(workdir / "ca.crt", cert=ca[1])
+            write_pem(workdir / "server.crt", cert=cert)
+            tls_config = (
+                f"  tls:\n    certificate: {workdir / 'server.crt'}\n"
+                f"    key: {write_pem(workdir / 'server.key', key=key)}\n"
+            )
         config = workdir / "config.yml"
         config.write_text(
             "version: 0.1\n"
             "log:\n  level: error\n"
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n" + auth
+            f"http:\n  addr: {self.host}\n" + tls_config + auth
         )
         self.log = open(workdir / "registry.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
@@ -143,12 +164,19 @@ class Registry:
         if self.proc.poll() is not None:
             return False
         try:
-            urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
+            urllib.request.urlopen(f"{self.url}/v2/", timeout=1, context=self._tls()).close()
             return True
         except urllib.error.HTTPError:
             return True  # 401 with auth: it is up
         except (urllib.error.URLError, OSError):
             return False
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    def _tls(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
 
     def _headers(self, repo: str) -> dict[str, str]:
         if self.token_server is not None:
@@ -195,11 +223,11 @@ class Registry:
                 "application/vnd.oci.image.manifest.v1+json",
             ]
         )
-        url = f"http://{self.host}/v2/{repo}/manifests"
+        url = f"{self.url}/v2/{repo}/manifests"
         req = urllib.request.Request(
             f"{url}/{source_tag}", headers={"Accept": accept, **self._headers(repo)}
         )
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=self._tls()) as resp:
             body, media_type = resp.read(), resp.headers["Content-Type"]
         put = urllib.request.Request(
             f"{url}/{target_tag}",
@@ -207,7 +235,7 @@ class Registry:
             method="PUT",
             headers={"Content-Type": media_type, **self._headers(repo)},
         )
-        urllib.request.urlopen(put, timeout=10).close()
+        urllib.request.urlopen(put, timeout=10, context=self._tls()).close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -11,7 +11,6 @@ certificate travels in the ``x5c`` header and is the registry's ``rootcertbundle
 from __future__ import annotations
 
 import base64
-import datetime
 import http.server
 import json
 import secrets
@@ -20,10 +19,10 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from pki import certificate, write_pem
 
 SERVICE = "ddtest-registry"
 ISSUER = "ddtest-token-issuer"
@@ -37,23 +36,9 @@ class TokenServer:
     def __init__(self, workdir: Path, users: dict[str, str]):
         self.users = dict(users)
         self.requests: list[dict] = []  # {"user": ..., "scope": ..., "granted": bool}
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self._key, hashes.SHA256())
-        )
+        self._key, self._cert = certificate(ISSUER)
         workdir.mkdir(parents=True, exist_ok=True)
-        self.cert_path = workdir / "token-signer.pem"
-        self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+        self.cert_path = write_pem(workdir / "token-signer.pem", cert=self._cert)
 
         server = self
 
