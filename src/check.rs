@@ -39,12 +39,40 @@ pub async fn check(
     auth: Option<&Auth>,
     steps: &mut Steps<'_>,
 ) -> Result<CheckReport> {
+    let local = async {
+        let found = inspect_image(docker, &image.local_name(), UNTOUCHED).await?;
+        Ok(found.map(LocalImage::from))
+    };
+    check_against(docker, image, auth, local, steps).await
+}
+
+/// The local tag as a check compares it: its image ID and the digests it was pulled under.
+#[derive(Debug, Clone, Default)]
+pub struct LocalImage {
+    pub id: Option<String>,
+    pub repo_digests: Vec<String>,
+}
+
+impl From<bollard::models::ImageInspect> for LocalImage {
+    fn from(inspect: bollard::models::ImageInspect) -> Self {
+        LocalImage {
+            id: inspect.id,
+            repo_digests: inspect.repo_digests.unwrap_or_default(),
+        }
+    }
+}
+
+/// [`check`] with the local tag read by `local` (an inspect, or a group's listing), at the
+/// same time as the registry is asked.
+pub(crate) async fn check_against(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+    local: impl std::future::Future<Output = Result<Option<LocalImage>>>,
+    steps: &mut Steps<'_>,
+) -> Result<CheckReport> {
     let started = Instant::now();
-    let local_name = image.local_name();
-    let (remote, local) = tokio::join!(
-        remote_digest(docker, image, auth),
-        inspect_image(docker, &local_name, UNTOUCHED),
-    );
+    let (remote, local) = tokio::join!(remote_digest(docker, image, auth), local);
     let (remote_digest, via) = remote?;
     let local = local?;
     let repository = image.repository();
@@ -52,9 +80,9 @@ pub async fn check(
     // current when any of them is the registry's.
     let local_digests: Vec<String> = local
         .as_ref()
-        .and_then(|i| i.repo_digests.clone())
+        .map(|i| i.repo_digests.as_slice())
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .filter_map(|d| {
             d.split_once('@')
                 .filter(|(repo, _)| *repo == repository)

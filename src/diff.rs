@@ -1,6 +1,6 @@
 //! Read-only comparison of a container with the local tag: never pulls, creates or changes.
 
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::Docker;
 use serde::Serialize;
 
@@ -27,6 +27,24 @@ pub struct DiffReport {
 }
 
 const UNTOUCHED: &str = "nothing was changed";
+
+/// Reduces a container listing entry to what the decision needs, as [`observe`] does for an
+/// inspect; the listing has no stop timeout, which only a stop needs (and reads again).
+pub(crate) fn observe_summary(summary: &ContainerSummary) -> Observed {
+    let label = |key: &str| summary.labels.as_ref().and_then(|l| l.get(key)).cloned();
+    Observed {
+        id: summary.id.clone().unwrap_or_default(),
+        image_id: summary.image_id.clone().unwrap_or_default(),
+        status: summary
+            .state
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        declared_spec: label(LABEL_SPEC),
+        stop_timeout: None,
+        owner: label(LABEL_NAME),
+        previous_container: label(LABEL_PREVIOUS_CONTAINER),
+    }
+}
 
 /// Reduces an inspect to what the decision needs.
 pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {

@@ -124,17 +124,29 @@ impl<'a> Steps<'a> {
     }
 
     pub fn record(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
-        let detail = detail.into();
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        (self.sink)(&format!(
-            "{}: {step}: {detail} ({duration_ms:.1} ms)",
-            self.subject
-        ));
-        self.done.push(Step {
+        let step = Step {
             step,
-            detail,
-            duration_ms,
-        });
+            detail: detail.into(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        self.log(&step);
+        self.done.push(step);
+    }
+
+    /// Takes over the steps `other` recorded (quietly, for a path that may be abandoned),
+    /// logging each one now.
+    pub fn adopt(&mut self, other: Steps<'_>) {
+        for step in other.done {
+            self.log(&step);
+            self.done.push(step);
+        }
+    }
+
+    fn log(&self, step: &Step) {
+        (self.sink)(&format!(
+            "{}: {}: {} ({:.1} ms)",
+            self.subject, step.step, step.detail, step.duration_ms
+        ));
     }
 }
 

@@ -35,22 +35,7 @@ pub struct HostLock {
 
 /// Takes the lock for container `name`, waiting up to `timeout`.
 pub async fn acquire(name: &str, timeout: Duration) -> Result<HostLock> {
-    let dir = lock_dir();
-    let path = dir.join(format!("{name}.lock"));
-    let file = std::fs::create_dir_all(&dir)
-        .and_then(|_| {
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-        })
-        .map_err(|e| {
-            Error::Docker(format!(
-                "container {name:?}: cannot open the lock file {} ({e}); nothing was changed",
-                path.display()
-            ))
-        })?;
+    let (file, path) = open(name)?;
     let started = Instant::now();
     let mut contended = false;
     loop {
@@ -74,14 +59,50 @@ pub async fn acquire(name: &str, timeout: Duration) -> Result<HostLock> {
                     path.display()
                 )))
             }
-            Err(TryLockError::Error(e)) => {
-                return Err(Error::Docker(format!(
-                    "container {name:?}: cannot lock {} ({e}); nothing was changed",
-                    path.display()
-                )))
-            }
+            Err(TryLockError::Error(e)) => return Err(cannot_lock(name, &path, e)),
         }
     }
+}
+
+/// Takes the lock for container `name` if nobody holds it; `None` when somebody does.
+pub fn try_acquire(name: &str) -> Result<Option<HostLock>> {
+    let (file, path) = open(name)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(HostLock {
+            _file: file,
+            waited: Duration::ZERO,
+            contended: false,
+        })),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(cannot_lock(name, &path, e)),
+    }
+}
+
+fn open(name: &str) -> Result<(File, PathBuf)> {
+    let dir = lock_dir();
+    let path = dir.join(format!("{name}.lock"));
+    let file = std::fs::create_dir_all(&dir)
+        .and_then(|_| {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+        })
+        .map_err(|e| {
+            Error::Docker(format!(
+                "container {name:?}: cannot open the lock file {} ({e}); nothing was changed",
+                path.display()
+            ))
+        })?;
+    Ok((file, path))
+}
+
+fn cannot_lock(name: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Docker(format!(
+        "container {name:?}: cannot lock {} ({e}); nothing was changed",
+        path.display()
+    ))
 }
 
 #[cfg(test)]
@@ -100,11 +121,14 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, Error::LockTimeout(_)), "{err}");
             assert!(err.to_string().contains("\"web\""), "{err}");
+            assert!(try_acquire("web").unwrap().is_none(), "held: no waiting, no lock");
             // Another name is another lock.
             acquire("api", Duration::from_millis(10)).await.unwrap();
             drop(held);
             let again = acquire("web", Duration::from_millis(200)).await.unwrap();
             assert!(again.waited < Duration::from_millis(200) && !again.contended);
+            drop(again);
+            assert!(try_acquire("web").unwrap().is_some());
         });
         let _ = std::fs::remove_dir_all(dir);
     }

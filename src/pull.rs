@@ -12,6 +12,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::check::CheckReport;
 use crate::engine::{inspect_image, Steps};
 use crate::error::{EngineFault, Error, Result};
 use crate::plan::short_id;
@@ -57,6 +58,21 @@ pub struct PullReport {
     pub changed: bool,
     /// The registry's manifest digest of what was pulled (`repo@sha256:...`).
     pub digest: Option<String>,
+}
+
+impl PullReport {
+    /// The report of a pull the registry's digest made unneeded: the local tag is current.
+    /// `None` when the check found the tag missing or behind.
+    pub(crate) fn confirmed(image: &ImageRef, checked: CheckReport) -> Option<PullReport> {
+        let id = checked.local_id.filter(|_| !checked.update_available)?;
+        Some(PullReport {
+            image: checked.image,
+            previous_id: Some(id.clone()),
+            id,
+            changed: false,
+            digest: Some(format!("{}@{}", image.repository(), checked.remote_digest)),
+        })
+    }
 }
 
 const UNTOUCHED: &str = "the local tag and all containers were left as they were";
@@ -186,18 +202,12 @@ pub async fn refresh(
             let checked = crate::check::check(docker, image, auth, steps)
                 .await
                 .map_err(|e| e.reword(UNTOUCHED))?;
-            match checked.local_id {
-                Some(id) if !checked.update_available => Ok(Refreshed {
-                    image_id: Some(id.clone()),
-                    report: Some(PullReport {
-                        image: checked.image,
-                        previous_id: Some(id.clone()),
-                        id,
-                        changed: false,
-                        digest: Some(format!("{}@{}", image.repository(), checked.remote_digest)),
-                    }),
+            match PullReport::confirmed(image, checked) {
+                Some(report) => Ok(Refreshed {
+                    image_id: Some(report.id.clone()),
+                    report: Some(report),
                 }),
-                _ => pull(docker, image, auth, steps).await.map(pulled),
+                None => pull(docker, image, auth, steps).await.map(pulled),
             }
         }
     }

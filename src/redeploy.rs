@@ -25,7 +25,8 @@ use crate::converge::{
     converge, recover, Converged, Engine, FailKind, Failed, Fault, Recovery, Scene, Settings, Slot,
     Strategy,
 };
-use crate::diff::observe;
+use crate::check::{check_against, LocalImage};
+use crate::diff::{observe, observe_summary};
 use crate::engine::{inspect_container, inspect_image, Step, Steps};
 use crate::error::{EngineFault, Error, Result};
 use crate::lock;
@@ -233,6 +234,27 @@ pub async fn redeploy(
     steps: &mut Steps<'_>,
 ) -> Result<RedeployReport> {
     request.validate()?;
+    let early = lock::try_acquire(&request.name)?.map(|held| (held, None));
+    redeploy_from(docker, request, early, steps).await
+}
+
+/// [`redeploy`], given the lock when it was free (and what a group read under it): the
+/// common case, nothing to do, is then settled in one round of reads.
+pub(crate) async fn redeploy_from(
+    docker: &Docker,
+    request: &RedeployRequest,
+    early: Option<(lock::HostLock, Option<Prefetched>)>,
+    steps: &mut Steps<'_>,
+) -> Result<RedeployReport> {
+    request.validate()?;
+    if let Some((held, prefetched)) = early {
+        if let Some(report) = settled(docker, request, prefetched, steps).await {
+            return Ok(report);
+        }
+        // Anything but "nothing to do" takes the full way, which reads everything again: the
+        // pull runs without the lock, so that a slow pull never holds up another run.
+        drop(held);
+    }
     let name = &request.name;
     let image = &request.image;
     let untouched = format!("container {name:?} was left as it was");
@@ -309,6 +331,171 @@ pub async fn redeploy(
             steps,
         )),
     }
+}
+
+/// What a group's one read of the Engine found for one of its containers, under its lock.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Prefetched {
+    pub scene: Scene,
+    /// The local tag; `None` when the listing did not show it (it is inspected then).
+    pub local: Option<LocalImage>,
+}
+
+/// The no-op in one round. Under a lock taken without waiting, the registry's digest, the
+/// local tag and the three names are read at once; when the container already runs the tag's
+/// image with the declared spec, and no interrupted run left anything, the report is ready.
+/// `None` for anything else (a pull, a change, a recovery, an error): the full flow, which
+/// reads it all again, decides and says why.
+async fn settled(
+    docker: &Docker,
+    request: &RedeployRequest,
+    prefetched: Option<Prefetched>,
+    steps: &mut Steps<'_>,
+) -> Option<RedeployReport> {
+    let name = &request.name;
+    let untouched = format!("container {name:?} was left as it was");
+    let (scene, local) = match prefetched {
+        Some(p) => (Some(p.scene), p.local),
+        None => (None, None),
+    };
+    // Steps are recorded quietly and logged only if this path settles the run.
+    let mut quiet = Steps::new(name.clone(), &crate::engine::no_log);
+    let image = async {
+        let local = async {
+            match local {
+                Some(local) => Ok(Some(local)),
+                None => Ok(inspect_image(docker, &request.image.local_name(), &untouched)
+                    .await?
+                    .map(LocalImage::from)),
+            }
+        };
+        match (&request.image_id, request.pull_policy) {
+            (Some(id), _) => Some((id.clone(), None)),
+            (None, PullPolicy::Always) => None,
+            (None, PullPolicy::IfChanged) => {
+                let auth = request.auth.as_ref();
+                let checked = check_against(docker, &request.image, auth, local, &mut quiet)
+                    .await
+                    .ok()?;
+                let pulled = PullReport::confirmed(&request.image, checked)?;
+                Some((pulled.id.clone(), Some(pulled)))
+            }
+            (None, PullPolicy::Missing | PullPolicy::Never) => {
+                let id = local.await.ok()??.id?;
+                Some((id, None))
+            }
+        }
+    };
+    let scene = async {
+        match scene {
+            Some(scene) => Some(scene),
+            None => read_scene(docker, name, &untouched).await.ok(),
+        }
+    };
+    let planned = Instant::now();
+    let (image, scene) = tokio::join!(image, scene);
+    let ((image_id, pulled), scene) = (image?, scene?);
+    if scene.temporary.is_some() || scene.backup.is_some() {
+        return None;
+    }
+    let spec_json = request.spec.canonical_json();
+    let desired = Desired {
+        image_id: &image_id,
+        spec_json: &spec_json,
+    };
+    let decision = plan(scene.primary.as_ref(), &desired).forced(request.force);
+    if decision.action != Action::None {
+        return None;
+    }
+    steps.adopt(quiet);
+    steps.record(
+        "plan",
+        planned,
+        format!("{}: {}", decision.action.as_str(), decision.summary()),
+    );
+    let mut warnings = Vec::new();
+    let mut removed_images = Vec::new();
+    if let Some(keep) = request.keep_images {
+        let (removed, failed) = prune_images(docker, &request.image, keep, steps).await;
+        removed_images = removed;
+        warnings = failed;
+    }
+    let outcome = Outcome {
+        container_id: scene.primary.as_ref().map(|c| c.id.clone()),
+        downtime_ms: None,
+        warnings,
+    };
+    let mut report = report(
+        request,
+        scene.primary,
+        decision,
+        image_id,
+        &spec_json,
+        pulled,
+        outcome,
+        steps,
+        "",
+    );
+    report.removed_images = removed_images;
+    Some(report)
+}
+
+/// One read of the Engine for a group (taken under the group's locks): every container under
+/// the group's names and helper names, and every tag's local image: two listings instead of
+/// four inspects per container.
+pub(crate) async fn snapshot(
+    docker: &Docker,
+    requests: &[&RedeployRequest],
+) -> Result<HashMap<String, Prefetched>> {
+    let untouched = "nothing was changed";
+    // Names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (validated), so '.' is the one regex character.
+    let patterns = requests
+        .iter()
+        .map(|r| format!(r"^/{}(\.deploy-(new|old))?$", r.name.replace('.', r"\.")))
+        .collect();
+    let references: Vec<String> = requests.iter().map(|r| r.image.local_name()).collect();
+    let containers = docker.list_containers(Some(ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("name".to_string(), patterns)])),
+        ..Default::default()
+    }));
+    let images = docker.list_images(Some(ListImagesOptions {
+        filters: Some(HashMap::from([("reference".to_string(), references)])),
+        ..Default::default()
+    }));
+    let (containers, images) = tokio::join!(containers, images);
+    let fault = |e| EngineFault::from(e).into_error("reading the group's containers", untouched);
+    let (containers, images) = (containers.map_err(fault)?, images.map_err(fault)?);
+    let by_name: HashMap<&str, Observed> = containers
+        .iter()
+        .flat_map(|c| {
+            let observed = observe_summary(c);
+            c.names
+                .iter()
+                .flatten()
+                .map(move |n| (n.trim_start_matches('/'), observed.clone()))
+        })
+        .collect();
+    let observed = |name: &str| by_name.get(name).cloned();
+    Ok(requests
+        .iter()
+        .map(|r| {
+            let local_name = r.image.local_name();
+            let local = images
+                .iter()
+                .find(|i| i.repo_tags.contains(&local_name) || i.repo_digests.contains(&local_name))
+                .map(|i| LocalImage {
+                    id: Some(i.id.clone()),
+                    repo_digests: i.repo_digests.clone(),
+                });
+            let scene = Scene {
+                primary: observed(&r.name),
+                temporary: observed(&Slot::Temporary.name_for(&r.name)),
+                backup: observed(&Slot::Backup.name_for(&r.name)),
+            };
+            (r.name.clone(), Prefetched { scene, local })
+        })
+        .collect())
 }
 
 /// Refreshes the tag for a request (nothing to do when it deploys a given image ID).

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from deploying import Run
 from saltext import docker_deploy
 from saltext.docker_deploy import InvalidSpec
 from testbed import docker, engine_events, free_port, inspect, wait_http
@@ -145,3 +146,41 @@ def test_a_group_entry_without_an_image_is_invalid_before_any_call(app):
         docker_deploy.redeploy_group([{"name": app.name}])
     with pytest.raises(InvalidSpec, match="replicas"):
         docker_deploy.redeploy_group([{"name": app.name, "image": "x", "replicas": 2}])
+
+
+def test_a_group_no_op_settles_at_once_yet_recovers_what_a_killed_run_left(app, group, tmp_path):
+    """The group's no-op path (one listing of containers and images under the locks) must not
+    hide an interrupted run: the killed member is recovered, the others report no change and
+    are not touched."""
+    docker_deploy.redeploy_group(group, concurrency=3)
+    killed = group[1]
+    run = Run(
+        app,
+        tmp_path,
+        pause="rename:1",
+        name=killed["name"],
+        port_bindings=killed["port_bindings"],
+        force=True,
+    )
+    run.wait_paused()
+    run.kill()
+    assert len(app.bed.containers(killed["name"])) == 2, "the kill left a second container"
+
+    since = time.time()
+    results = docker_deploy.redeploy_group(group, concurrency=3)
+    until = time.time()
+    assert [e["error"] for e in results] == [None] * 3, results
+    untouched = [results[0]["report"], results[2]["report"]]
+    assert [r["action"] for r in untouched] == ["none", "none"]
+    assert [[s["step"] for s in r["steps"]] for r in untouched] == [["check", "plan"]] * 2
+    assert results[1]["report"]["recovered"], results[1]
+    for entry in group:
+        assert app.bed.containers(entry["name"]) == [entry["name"]]
+        assert wait_http(port_of(entry), "v1") == "v1"
+    touched = {
+        e["Actor"]["Attributes"]["name"].split(".")[0]
+        for e in engine_events(since, until, "container")
+        if e["Action"] in ("create", "destroy", "start", "stop", "rename")
+        and e["Actor"]["Attributes"].get("name", "").startswith(app.name)
+    }
+    assert touched <= {killed["name"]}, touched

@@ -62,7 +62,8 @@ def pull(image, auth=None, **kwargs):
 def check(image, auth=None, **kwargs):
     """
     Ask the registry, without pulling, whether a pull would change the local tag
-    (``update_available``, ``local_digest``, ``remote_digest``).
+    (``update_available``, ``local_digest``, ``remote_digest``; ``via`` says whether the
+    registry answered directly or through the Docker Engine).
 
     CLI Example:
 
