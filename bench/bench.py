@@ -53,6 +53,18 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+_ports_given: set[int] = set()
+
+
+def unique_port() -> int:
+    """A free port never given before in this run: the kernel may hand out a just-released
+    port twice, and two containers cannot publish the same one."""
+    while (port := free_port()) in _ports_given:
+        pass
+    _ports_given.add(port)
+    return port
+
+
 class App:
     """One container of the benchmark: its name, its own repository, its host port."""
 
@@ -60,7 +72,7 @@ class App:
         self.name = f"ddbench-{bed.run_id}-{system}-{index}"
         self.repo = f"bench-{system}-{index}"
         self.ref = f"{registry.host}/{self.repo}:prod"
-        self.port = free_port()
+        self.port = unique_port()
 
 
 class Minion:
@@ -241,7 +253,7 @@ class Bench:
             self.forget(apps)
             print(f"  S2 {system:9} {row[system]}", file=sys.stderr, flush=True)
         # The floor: the same kind of container, stopped and started again by hand.
-        port = free_port()
+        port = unique_port()
         name = f"ddbench-{self.bed.run_id}-floor"
         docker(
             "run",
@@ -305,10 +317,15 @@ class Bench:
             repo = app.ref.rsplit(":", 1)[0]
             listing = ("images", "--digests", "--no-trunc", "--format", "{{.ID}} {{.Digest}}")
             images_before = docker(*listing, repo)
-            started = time.perf_counter()
-            checked = docker_deploy.check(app.ref)
-            check_ms = (time.perf_counter() - started) * 1000
-            assert checked["update_available"], checked
+            # The question is asked on every run, so it is timed as asked repeatedly (the
+            # median of 5); the first ask after the push is kept beside it.
+            checks = []
+            for _ in range(5):
+                started = time.perf_counter()
+                checked = docker_deploy.check(app.ref)
+                checks.append((time.perf_counter() - started) * 1000)
+                assert checked["update_available"], checked
+            check_ms, first_check_ms = statistics.median(checks), checks[0]
             assert docker("image", "inspect", "-f", "{{.Id}}", app.ref) == before
             assert docker(*listing, repo) == images_before, "the check downloaded something"
             # The pull that answers the same question. The versions differ in one small layer
@@ -317,8 +334,10 @@ class Bench:
             pulled = docker_deploy.pull(app.ref)
             pull_ms = (time.perf_counter() - started) * 1000
             assert pulled["changed"], pulled
-            samples.append({"check_ms": check_ms, "pull_ms": pull_ms})
-        self.results["S4"] = {k: median(s[k] for s in samples) for k in ("check_ms", "pull_ms")}
+            samples.append(
+                {"check_ms": check_ms, "first_check_ms": first_check_ms, "pull_ms": pull_ms}
+            )
+        self.results["S4"] = {k: median(s[k] for s in samples) for k in samples[0]}
         print(f"  S4 {self.results['S4']}", file=sys.stderr, flush=True)
 
     def s5(self) -> None:
@@ -418,6 +437,11 @@ def table(results: dict) -> str:
         f"| S4 is there a new image? | registry digest (ours) vs pull | "
         f"{fmt(r['check_ms'], ' ms')} | | pull: {fmt(r['pull_ms'], ' ms')} | "
         f"| pull / check: {ratio(r['pull_ms'], r['check_ms'])} |"
+    )
+    rows.append(
+        f"| S4 is there a new image? | first check after the push | "
+        f"{fmt(r['first_check_ms'], ' ms')} | | | | pull / first: "
+        f"{ratio(r['pull_ms'], r['first_check_ms'])} |"
     )
     r = results["S5"]
     rows.append(
