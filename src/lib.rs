@@ -115,58 +115,30 @@ pub fn redeploy_group(
     concurrency: usize,
     log: LogSink,
 ) -> Result<Vec<GroupEntry>> {
-    use futures_util::stream::{self, StreamExt};
     for request in requests {
         request.validate()?;
     }
     block_on(async {
         let docker = connect("group").await?;
-        let docker = &docker;
-        // The common case, nothing to do, for the whole group at once: the locks nobody holds,
-        // then one listing of containers and one of images for all of those, under the locks.
-        // A container whose lock was busy (or a failed listing) takes the single-container way.
-        let mut held: Vec<Option<lock::HostLock>> = Vec::with_capacity(requests.len());
-        for request in requests {
-            held.push(lock::try_acquire(&request.name).unwrap_or(None));
-        }
-        let locked: Vec<&RedeployRequest> = requests
+        let results = redeploy::redeploy_group(&docker, requests, concurrency, log).await;
+        Ok(requests
             .iter()
-            .zip(&held)
-            .filter(|(_, held)| held.is_some())
-            .map(|(request, _)| request)
-            .collect();
-        let mut prefetched = if locked.is_empty() {
-            Default::default()
-        } else {
-            redeploy::snapshot(docker, &locked).await.unwrap_or_default()
-        };
-        let entries = stream::iter(requests.iter().zip(held))
-            .map(|(request, held)| {
-                let early = held.map(|held| (held, prefetched.remove(&request.name)));
-                (request, early)
+            .zip(results)
+            .map(|(request, result)| match result {
+                Ok(report) => GroupEntry {
+                    name: request.name.clone(),
+                    report: Some(report),
+                    error: None,
+                    message: None,
+                },
+                Err(err) => GroupEntry {
+                    name: request.name.clone(),
+                    report: None,
+                    error: Some(err.kind()),
+                    message: Some(err.to_string()),
+                },
             })
-            .map(|(request, early)| async move {
-                let mut steps = Steps::new(request.name.clone(), log);
-                let result = redeploy::redeploy_from(docker, request, early, &mut steps).await;
-                match result {
-                    Ok(report) => GroupEntry {
-                        name: request.name.clone(),
-                        report: Some(report),
-                        error: None,
-                        message: None,
-                    },
-                    Err(err) => GroupEntry {
-                        name: request.name.clone(),
-                        report: None,
-                        error: Some(err.kind()),
-                        message: Some(err.to_string()),
-                    },
-                }
-            })
-            .buffered(concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        Ok(entries)
+            .collect())
     })
 }
 

@@ -124,21 +124,36 @@ def test_a_group_redeploys_concurrently_and_a_failure_stays_its_own(app, group):
     destroys = [i for i, (a, _) in enumerate(actions) if a == "destroy"]
     assert len(creates) == 3 and destroys, actions
     assert max(creates) < min(destroys), actions
+    # Every tag was pulled before any container was touched (pulls on an Engine busy starting
+    # and stopping containers are slow).
+    pulled = [e["timeNano"] for e in engine_events(since, until, "image") if e["Action"] == "pull"]
+    touched = [e["timeNano"] for e in events]
+    assert len(pulled) >= 2 and max(pulled) < min(touched), (pulled, actions)
 
 
 def test_a_group_with_concurrency_one_goes_one_at_a_time(app, group):
+    # A repository each, so that each entry has its own tag to pull.
+    repos = [f"{app.repo}-one{i}" for i in range(len(group))]
+    for entry, repo in zip(group, repos, strict=True):
+        entry["image"] = app.bed.publish(app.registry, app.images["v1"], repo, "prod")
     docker_deploy.redeploy_group(group, concurrency=1)
-    app.publish("v2")
+    for repo in repos:
+        app.bed.publish(app.registry, app.images["v2"], repo, "prod")
     since = time.time()
-    docker_deploy.redeploy_group(group, concurrency=1)
+    results = docker_deploy.redeploy_group(group, concurrency=1)
     until = time.time()
-    actions = [
-        e["Action"]
+    assert [r["report"]["action"] for r in results] == ["replaced"] * 3, results
+    events = [
+        e
         for e in engine_events(since, until, "container")
         if e["Actor"]["Attributes"].get("name", "").startswith(app.name)
-        and e["Action"] in ("create", "destroy")
     ]
+    actions = [e["Action"] for e in events if e["Action"] in ("create", "destroy")]
     assert actions == ["create", "destroy"] * 3, actions
+    # The three tags were pulled first, before any container was touched; one at a time, a
+    # pull would otherwise come between one container's destroy and the next one's create.
+    pulls = [e["timeNano"] for e in engine_events(since, until, "image") if e["Action"] == "pull"]
+    assert len(pulls) == 3 and max(pulls) < min(e["timeNano"] for e in events), pulls
 
 
 def test_a_group_entry_without_an_image_is_invalid_before_any_call(app):
