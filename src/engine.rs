@@ -73,7 +73,20 @@ pub async fn connect(context: &str) -> Result<Docker> {
         ))
     };
     const TIMEOUT_S: u64 = 120;
-    if let Some(version) = cached_version(&host) {
+    let version = match cached_version(&host) {
+        Some(version) => Some(version),
+        None => ping_version(&host).await.map(|server| {
+            // Never above what bollard's models were written for (as negotiation does).
+            let version = if server < *bollard::API_DEFAULT_VERSION {
+                server
+            } else {
+                *bollard::API_DEFAULT_VERSION
+            };
+            remember_version(&host, version);
+            version
+        }),
+    };
+    if let Some(version) = version {
         let known = if host.starts_with("unix://") {
             Some(Docker::connect_with_unix(&host, TIMEOUT_S, &version))
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
@@ -92,6 +105,50 @@ pub async fn connect(context: &str) -> Result<Docker> {
     })?;
     remember_version(&host, docker.client_version());
     Ok(docker)
+}
+
+/// The Engine's API version from the `Api-Version` header of `GET /_ping`, as the Docker CLI
+/// learns it: ~0.5 ms, where bollard's negotiation (`GET /version`) costs the Engine ~10 ms,
+/// because it asks containerd for its version too, once in every salt-call. `None` when the
+/// ping gives no version: [`connect`] negotiates the usual way then.
+async fn ping_version(host: &str) -> Option<ClientVersion> {
+    use http_body_util::Empty;
+    use hyper::body::Bytes;
+    use hyper_util::rt::TokioIo;
+
+    let io: Box<dyn crate::registry::Io> = if let Some(path) = host.strip_prefix("unix://") {
+        Box::new(tokio::net::UnixStream::connect(path).await.ok()?)
+    } else {
+        let address = host
+            .strip_prefix("tcp://")
+            .or_else(|| host.strip_prefix("http://"))?;
+        Box::new(tokio::net::TcpStream::connect(address).await.ok()?)
+    };
+    let ask = async {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .ok()?;
+        tokio::spawn(connection);
+        let request = hyper::Request::get("/_ping")
+            .header(hyper::header::HOST, "docker")
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let response = sender.send_request(request).await.ok()?;
+        let header = response.headers().get("api-version")?.to_str().ok()?;
+        parse_api_version(header)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), ask)
+        .await
+        .ok()?
+}
+
+/// `1.41` -> 1.41.
+fn parse_api_version(text: &str) -> Option<ClientVersion> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// One step of an operation, as reported back and logged.
@@ -188,5 +245,20 @@ pub async fn inspect_image(
                 Err(fault.into_error(&format!("image {reference:?}"), untouched))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_parse_as_the_engine_sends_them() {
+        let v = parse_api_version("1.41").unwrap();
+        assert_eq!((v.major_version, v.minor_version), (1, 41));
+        assert_eq!(parse_api_version(" 1.52\r").map(|v| v.minor_version), Some(52));
+        assert!(parse_api_version("1").is_none());
+        assert!(parse_api_version("one.two").is_none());
+        assert!(parse_api_version("").is_none());
     }
 }

@@ -420,7 +420,8 @@ impl Challenge {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream hyper can speak HTTP/1.1 over (TCP, TLS, or a Unix socket).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// One HTTP/1.1 connection to an origin, kept for the challenge's second request.
