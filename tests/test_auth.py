@@ -3,6 +3,7 @@ clearly, and no password ever appears in a return value, a message or a log line
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 
@@ -28,14 +29,21 @@ def auth_registry(bed):
         registry.stop()
 
 
-@pytest.fixture
-def auth_app(bed, auth_registry, images):
+@contextlib.contextmanager
+def app_on(registry, bed, images, kind: str):
+    """An app of its own (name, repository, port) on `registry`, removed afterwards."""
     n = next(_serial)
-    app = App(bed, auth_registry, images, f"ddtest-{bed.run_id}-auth{n}", f"auth{n}", free_port())
+    app = App(bed, registry, images, f"ddtest-{bed.run_id}-{kind}{n}", f"{kind}{n}", free_port())
     try:
         yield app
     finally:
         app.remove()
+
+
+@pytest.fixture
+def auth_app(bed, auth_registry, images):
+    with app_on(auth_registry, bed, images, "auth") as app:
+        yield app
 
 
 GOOD = {"username": USER, "password": PASSWORD}
@@ -134,12 +142,8 @@ def token_registry(bed):
 
 @pytest.fixture
 def token_app(bed, token_registry, images):
-    n = next(_serial)
-    app = App(bed, token_registry, images, f"ddtest-{bed.run_id}-tok{n}", f"tok{n}", free_port())
-    try:
+    with app_on(token_registry, bed, images, "tok") as app:
         yield app
-    finally:
-        app.remove()
 
 
 def test_the_token_flow_is_answered_directly(token_app, caplog):
