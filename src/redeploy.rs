@@ -238,17 +238,17 @@ pub async fn redeploy(
     redeploy_from(docker, request, early, steps).await
 }
 
-/// [`redeploy`], given the lock when it was free (and what a group read under it): the
+/// [`redeploy`], given the lock when it was free (and the scene a group read under it): the
 /// common case, nothing to do, is then settled in one round of reads.
 pub(crate) async fn redeploy_from(
     docker: &Docker,
     request: &RedeployRequest,
-    early: Option<(lock::HostLock, Option<Prefetched>)>,
+    early: Option<(lock::HostLock, Option<Scene>)>,
     steps: &mut Steps<'_>,
 ) -> Result<RedeployReport> {
     request.validate()?;
-    if let Some((held, prefetched)) = early {
-        if let Some(report) = settled(docker, request, prefetched, steps).await {
+    if let Some((held, scene)) = early {
+        if let Some(report) = settled(docker, request, scene, steps).await {
             return Ok(report);
         }
         // Anything but "nothing to do" takes the full way, which reads everything again: the
@@ -333,12 +333,6 @@ pub(crate) async fn redeploy_from(
     }
 }
 
-/// What a group's one read of the Engine found for one of its containers, under its lock.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Prefetched {
-    pub scene: Scene,
-}
-
 /// The no-op in one round. Under a lock taken without waiting, the registry's digest, the
 /// local tag and the three names are read at once; when the container already runs the tag's
 /// image with the declared spec, and no interrupted run left anything, the report is ready.
@@ -347,12 +341,11 @@ pub(crate) struct Prefetched {
 async fn settled(
     docker: &Docker,
     request: &RedeployRequest,
-    prefetched: Option<Prefetched>,
+    scene: Option<Scene>,
     steps: &mut Steps<'_>,
 ) -> Option<RedeployReport> {
     let name = &request.name;
     let untouched = format!("container {name:?} was left as it was");
-    let scene = prefetched.map(|p| p.scene);
     // Steps are recorded quietly and logged only if this path settles the run.
     let mut quiet = Steps::new(name.clone(), &crate::engine::no_log);
     let image = async {
@@ -439,7 +432,7 @@ async fn settled(
 pub(crate) async fn snapshot(
     docker: &Docker,
     requests: &[&RedeployRequest],
-) -> Result<HashMap<String, Prefetched>> {
+) -> Result<HashMap<String, Scene>> {
     // One regex for all names, compiled once by the Engine: `^/(a|b)(\.deploy-(new|old))?$`.
     // Names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (validated), so '.' is the one regex character.
     let names: Vec<String> = requests.iter().map(|r| r.name.replace('.', r"\.")).collect();
@@ -473,7 +466,7 @@ pub(crate) async fn snapshot(
                 temporary: observed(&Slot::Temporary.name_for(&r.name)),
                 backup: observed(&Slot::Backup.name_for(&r.name)),
             };
-            (r.name.clone(), Prefetched { scene })
+            (r.name.clone(), scene)
         })
         .collect())
 }
@@ -532,14 +525,11 @@ pub async fn redeploy_group(
     let first: Vec<(Steps<'_>, Stage)> = stream::iter(requests.iter().zip(early))
         .map(|(request, early)| async move {
             let mut steps = Steps::new(request.name.clone(), log);
-            if let Some((held, prefetched)) = early {
-                if let Some(report) = settled(docker, request, prefetched, &mut steps).await {
+            if let Some((held, scene)) = early {
+                if let Some(report) = settled(docker, request, scene, &mut steps).await {
                     return (steps, Stage::Done(Box::new(Ok(report))));
                 }
                 drop(held);
-            }
-            if let Err(e) = request.validate() {
-                return (steps, Stage::Done(Box::new(Err(e))));
             }
             let _permit = pulls.acquire().await;
             let stage = match refresh_for(docker, request, &mut steps).await {
