@@ -95,6 +95,20 @@ pub enum Op {
     Remove(Who),
 }
 
+impl Op {
+    /// The name of the step that carries the operation out, as the report lists it.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Op::Create(_) => "create",
+            Op::Stop(_) => "stop",
+            Op::Start(_) => "start",
+            Op::Verify(_) => "verify",
+            Op::Rename(..) => "rename",
+            Op::Remove(_) => "remove",
+        }
+    }
+}
+
 /// What exists under the three names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scene {
@@ -416,48 +430,58 @@ async fn run_ops<E: Engine>(
         ) {
             progress.touched_old = true;
         }
-        match op {
-            Op::Create(slot) => {
-                let as_name = slot.name_for(name);
-                let id = engine.create(&as_name, previous).await.map_err(fail)?;
-                engine.note("create", started, format!("{as_name} {}", short_id(&id)));
-                progress.new_id = Some(id);
-            }
-            Op::Stop(who) => {
-                let id = resolve(who, progress);
-                if *who != Who::New && progress.old_stopped_at.is_none() {
-                    progress.old_stopped_at = Some(started);
+        let outcome: std::result::Result<(), Fault> = async {
+            match op {
+                Op::Create(slot) => {
+                    let as_name = slot.name_for(name);
+                    let id = engine.create(&as_name, previous).await?;
+                    engine.note("create", started, format!("{as_name} {}", short_id(&id)));
+                    progress.new_id = Some(id);
                 }
-                engine.stop(&id).await.map_err(fail)?;
-                engine.note("stop", started, format!("{} stopped", short_id(&id)));
-            }
-            Op::Start(who) => {
-                let id = resolve(who, progress);
-                engine.start(&id).await.map_err(fail)?;
-                if *who == Who::New {
-                    progress.new_running_at = Some(Instant::now());
+                Op::Stop(who) => {
+                    let id = resolve(who, progress);
+                    if *who != Who::New && progress.old_stopped_at.is_none() {
+                        progress.old_stopped_at = Some(started);
+                    }
+                    engine.stop(&id).await?;
+                    engine.note("stop", started, format!("{} stopped", short_id(&id)));
                 }
-                engine.note("start", started, format!("{} started", short_id(&id)));
-            }
-            Op::Verify(who) => {
-                let id = resolve(who, progress);
-                engine.verify(&id).await.map_err(fail)?;
-                if *who == Who::New {
-                    progress.new_verified = true;
+                Op::Start(who) => {
+                    let id = resolve(who, progress);
+                    engine.start(&id).await?;
+                    if *who == Who::New {
+                        progress.new_running_at = Some(Instant::now());
+                    }
+                    engine.note("start", started, format!("{} started", short_id(&id)));
                 }
-                engine.note("verify", started, format!("{} verified", short_id(&id)));
+                Op::Verify(who) => {
+                    let id = resolve(who, progress);
+                    engine.verify(&id).await?;
+                    if *who == Who::New {
+                        progress.new_verified = true;
+                    }
+                    engine.note("verify", started, format!("{} verified", short_id(&id)));
+                }
+                Op::Rename(who, slot) => {
+                    let id = resolve(who, progress);
+                    let to = slot.name_for(name);
+                    engine.rename(&id, &to).await?;
+                    engine.note("rename", started, format!("{} -> {to}", short_id(&id)));
+                }
+                Op::Remove(who) => {
+                    let id = resolve(who, progress);
+                    engine.remove(&id).await?;
+                    engine.note("remove", started, format!("{} removed", short_id(&id)));
+                }
             }
-            Op::Rename(who, slot) => {
-                let id = resolve(who, progress);
-                let to = slot.name_for(name);
-                engine.rename(&id, &to).await.map_err(fail)?;
-                engine.note("rename", started, format!("{} -> {to}", short_id(&id)));
-            }
-            Op::Remove(who) => {
-                let id = resolve(who, progress);
-                engine.remove(&id).await.map_err(fail)?;
-                engine.note("remove", started, format!("{} removed", short_id(&id)));
-            }
+            Ok(())
+        }
+        .await;
+        if let Err(fault) = outcome {
+            // The failed step is in the report too, with the time it took (a verification
+            // that ended at the container's exit says when that was).
+            engine.note(op.step(), started, format!("failed: {}", fault.message));
+            return Err(fail(fault));
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from testbed import (
     EXIT_CMD,
+    EXITS_LATER_CMD,
     HEALTHY,
     NEVER_HEALTHY,
     STUBBORN_CMD,
@@ -30,6 +31,7 @@ VARIANTS = {
     "v2": ("v2", None, ""),
     "v3": ("v3", None, ""),
     "exits": ("exits", EXIT_CMD, ""),
+    "exits-later": ("exits-later", EXITS_LATER_CMD, ""),
     "healthy": ("healthy", None, HEALTHY),
     "unhealthy": ("unhealthy", None, UNHEALTHY),
     "never-healthy": ("never-healthy", None, NEVER_HEALTHY),

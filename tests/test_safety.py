@@ -63,6 +63,22 @@ def test_an_image_that_exits_at_once_is_rolled_back(serving):
     assert_serving(app, "v1", data="written-by-v1")
 
 
+def test_an_exit_within_min_uptime_is_caught_when_it_happens(serving):
+    # Without a HEALTHCHECK the run waits for the container's exit (the Engine's wait) rather
+    # than polling: the exit a second in must end the wait then, not at min_uptime's end.
+    app, before, spec = serving
+    publish_variant(app, "exits-later")
+    with pytest.raises(RolledBack, match=r"exit code 0") as err:
+        app.deploy(min_uptime=20, **spec)
+    assert "lost the database" in str(err.value), "the container's last output says why"
+    steps = err.value.report["steps"]
+    (failed,) = [s for s in steps if s["step"] == "verify" and s["detail"].startswith("failed")]
+    assert "exit code 0" in failed["detail"], failed
+    assert failed["duration_ms"] < 10_000, f"the exit ended the wait only at min_uptime: {failed}"
+    assert identity(app.name) == before
+    assert_serving(app, "v1", data="written-by-v1")
+
+
 def test_a_failing_healthcheck_is_rolled_back_with_its_log(serving):
     app, before, spec = serving
     publish_variant(app, "unhealthy")

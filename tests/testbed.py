@@ -38,6 +38,13 @@ HTTPD_CMD = [
 STUBBORN_CMD = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
 # Prints a line and exits with code 3 at once.
 EXIT_CMD = ["/bin/busybox", "sh", "-c", "echo 'cannot start: no config'; exit 3"]
+# Serves for a second, then exits with code 0 (a clean exit is a failure too).
+EXITS_LATER_CMD = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "/bin/busybox httpd -p 80 -h /www; sleep 1; echo 'lost the database'; exit 0",
+]
 
 # HEALTHCHECK instructions for the image variants.
 HEALTHY = "HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD " + json.dumps(
