@@ -51,6 +51,19 @@ pub async fn check(
 pub struct LocalImage {
     pub id: Option<String>,
     pub repo_digests: Vec<String>,
+    /// Read from a container's digest label rather than from the local tag.
+    pub on_container: bool,
+}
+
+impl LocalImage {
+    /// The image a container runs, with the digest it was pulled under (our label).
+    pub fn recorded_on(image_id: String, digest: String) -> Self {
+        LocalImage {
+            id: Some(image_id),
+            repo_digests: vec![digest],
+            on_container: true,
+        }
+    }
 }
 
 impl From<bollard::models::ImageInspect> for LocalImage {
@@ -58,6 +71,7 @@ impl From<bollard::models::ImageInspect> for LocalImage {
         LocalImage {
             id: inspect.id,
             repo_digests: inspect.repo_digests.unwrap_or_default(),
+            on_container: false,
         }
     }
 }
@@ -90,6 +104,7 @@ pub(crate) async fn check_against(
         })
         .collect();
     let update_available = !local_digests.contains(&remote_digest);
+    let on_container = local.as_ref().is_some_and(|i| i.on_container);
     let local_digest = if update_available {
         local_digests.first().cloned()
     } else {
@@ -102,10 +117,11 @@ pub(crate) async fn check_against(
             "{image}: registry has {} ({}), {}",
             short_id(&remote_digest),
             via.said(),
-            if update_available {
-                "a pull would change the local tag"
-            } else {
-                "local tag is current"
+            match (update_available, on_container) {
+                (true, false) => "a pull would change the local tag",
+                (false, false) => "local tag is current",
+                (true, true) => "the container's image is not the registry's",
+                (false, true) => "the container's image is current (its recorded digest)",
             }
         ),
     );

@@ -808,6 +808,7 @@ mod tests {
                     stop_timeout: None,
                     owner: c.owner.clone(),
                     previous_container: c.previous.clone(),
+                    digest: None,
                 })
         }
 

@@ -8,7 +8,7 @@ use crate::engine::{inspect_container, inspect_image};
 use crate::error::Result;
 use crate::plan::Observed;
 use crate::reference::ImageRef;
-use crate::spec::{LABEL_NAME, LABEL_PREVIOUS_CONTAINER, LABEL_SPEC};
+use crate::spec::{LABEL_DIGEST, LABEL_NAME, LABEL_PREVIOUS_CONTAINER, LABEL_SPEC};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
@@ -43,6 +43,7 @@ pub(crate) fn observe_summary(summary: &ContainerSummary) -> Observed {
         stop_timeout: None,
         owner: label(LABEL_NAME),
         previous_container: label(LABEL_PREVIOUS_CONTAINER),
+        digest: label(LABEL_DIGEST),
     }
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
         previous_container: config_labels
             .and_then(|l| l.get(LABEL_PREVIOUS_CONTAINER))
             .cloned(),
+        digest: config_labels.and_then(|l| l.get(LABEL_DIGEST)).cloned(),
     }
 }
 

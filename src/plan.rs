@@ -22,6 +22,8 @@ pub struct Observed {
     /// The ID of the container this one replaced (our label), which links a new container to
     /// the backup an interrupted redeploy left.
     pub previous_container: Option<String>,
+    /// The manifest digest its image was pulled under (our label, `repo@sha256:...`).
+    pub digest: Option<String>,
 }
 
 /// What is declared.
@@ -233,6 +235,7 @@ mod tests {
             stop_timeout: None,
             owner: None,
             previous_container: None,
+            digest: None,
         }
     }
 

@@ -34,8 +34,8 @@ use crate::plan::{plan, short_id, spec_diff, Action, Desired, Observed, Plan, Re
 use crate::pull::{refresh, Auth, PullPolicy, PullReport, Refreshed};
 use crate::reference::ImageRef;
 use crate::spec::{
-    ContainerSpec, LABEL_IMAGE, LABEL_NAME, LABEL_PREVIOUS_CONTAINER, LABEL_PREVIOUS_IMAGE,
-    LABEL_REPLICA_OF, LABEL_ROLE, LABEL_SPEC,
+    ContainerSpec, LABEL_DIGEST, LABEL_IMAGE, LABEL_NAME, LABEL_PREVIOUS_CONTAINER,
+    LABEL_PREVIOUS_IMAGE, LABEL_REPLICA_OF, LABEL_ROLE, LABEL_SPEC,
 };
 
 /// When a new container counts as working.
@@ -76,6 +76,9 @@ pub struct RedeployRequest {
     pub keep_images: Option<u32>,
     /// Deploy this image ID rather than the tag's (`rollback`, replicas after one pull).
     pub image_id: Option<String>,
+    /// With `image_id`: the manifest digest it was pulled under (`repo@sha256:...`), recorded
+    /// on the container it creates.
+    pub image_digest: Option<String>,
     /// The replica set this container belongs to.
     pub replica_of: Option<String>,
 }
@@ -108,6 +111,7 @@ impl RedeployRequest {
             lock_timeout: Duration::from_secs(300),
             keep_images: None,
             image_id: None,
+            image_digest: None,
             replica_of: None,
         })
     }
@@ -283,6 +287,12 @@ pub(crate) async fn redeploy_from(
     };
     let (image_id, scene) = tokio::join!(local_tag, read_scene(docker, name, &untouched));
     let (image_id, scene) = (image_id?, scene?);
+    // The digest the deployed image came under, when this run knows it for that very image.
+    let image_digest = match (&pulled, &request.image_digest) {
+        (Some(pulled), _) if pulled.id == image_id => pulled.digest.clone(),
+        (_, Some(digest)) if request.image_id.as_ref() == Some(&image_id) => Some(digest.clone()),
+        _ => None,
+    };
 
     let spec_json = request.spec.canonical_json();
     let desired = Desired {
@@ -298,6 +308,7 @@ pub(crate) async fn redeploy_from(
         docker,
         request,
         image_id: &image_id,
+        image_digest: image_digest.as_deref(),
         spec_json: &spec_json,
         steps,
         stop_timeouts: HashMap::new(),
@@ -348,6 +359,14 @@ async fn settled(
     let untouched = format!("container {name:?} was left as it was");
     // Steps are recorded quietly and logged only if this path settles the run.
     let mut quiet = Steps::new(name.clone(), &crate::engine::no_log);
+    // A container read beforehand (a group's listing) may say which manifest digest its image
+    // was pulled under: the registry's digest is then compared with it, and the local tag is
+    // not read at all (a tag that moved or went away locally changes nothing for the container:
+    // the same digest is the same image).
+    let recorded = scene
+        .as_ref()
+        .and_then(|s| s.primary.as_ref())
+        .and_then(|c| Some(LocalImage::recorded_on(c.image_id.clone(), c.digest.clone()?)));
     let image = async {
         let local = async {
             let found = inspect_image(docker, &request.image.local_name(), &untouched).await?;
@@ -358,6 +377,12 @@ async fn settled(
             (None, PullPolicy::Always) => None,
             (None, PullPolicy::IfChanged) => {
                 let auth = request.auth.as_ref();
+                let local = async {
+                    match recorded {
+                        Some(recorded) => Ok(Some(recorded)),
+                        None => local.await,
+                    }
+                };
                 let checked = check_against(docker, &request.image, auth, local, &mut quiet)
                     .await
                     .ok()?;
@@ -551,6 +576,11 @@ pub async fn redeploy_group(
             // The image ID pulled is the one deployed, as for replicas.
             let mut pinned = request.clone();
             if pinned.image_id.is_none() {
+                pinned.image_digest = refreshed
+                    .report
+                    .as_ref()
+                    .filter(|r| refreshed.image_id.as_ref() == Some(&r.id))
+                    .and_then(|r| r.digest.clone());
                 pinned.image_id = refreshed.image_id;
             }
             let result = redeploy_from(docker, &pinned, None, &mut steps).await;
@@ -984,6 +1014,8 @@ struct DockerEngine<'a, 's> {
     docker: &'a Docker,
     request: &'a RedeployRequest,
     image_id: &'a str,
+    /// The manifest digest `image_id` was pulled under, when known (recorded as a label).
+    image_digest: Option<&'a str>,
     spec_json: &'a str,
     steps: &'a mut Steps<'s>,
     /// Each observed container's own stop timeout: a stop must be outwaited, not cut short.
@@ -1027,6 +1059,9 @@ impl DockerEngine<'_, '_> {
         if let Some(previous) = previous {
             labels.push((LABEL_PREVIOUS_IMAGE, previous.image_id.clone()));
             labels.push((LABEL_PREVIOUS_CONTAINER, previous.id.clone()));
+        }
+        if let Some(digest) = self.image_digest {
+            labels.push((LABEL_DIGEST, digest.to_string()));
         }
         if let Some(group) = &self.request.replica_of {
             labels.push((LABEL_REPLICA_OF, group.clone()));
@@ -1491,6 +1526,12 @@ pub async fn redeploy_replicas(
     let untouched = format!("the replicas of {name:?} were left as they were");
     let image = &request.image;
     let refreshed = refresh_for(docker, request, steps).await?;
+    let image_digest = match (&request.image_id, &refreshed.report) {
+        (None, Some(report)) if refreshed.image_id.as_ref() == Some(&report.id) => {
+            report.digest.clone()
+        }
+        _ => request.image_digest.clone(),
+    };
     let image_id = match (&request.image_id, refreshed.image_id) {
         (Some(id), _) => id.clone(),
         (None, Some(id)) => id,
@@ -1501,6 +1542,7 @@ pub async fn redeploy_replicas(
     let mut results: Vec<RedeployReport> = Vec::new();
     for (index, mut one) in (1..=count).zip(requests) {
         one.image_id = Some(image_id.clone());
+        one.image_digest = image_digest.clone();
         // The images are pruned once, after the last replica.
         one.keep_images = None;
         let mut replica_steps = steps.child(one.name.clone());

@@ -31,6 +31,10 @@ pub const LABEL_PREVIOUS_CONTAINER: &str = "io.saltext.docker-deploy.previous-co
 /// `primary` (created under the name). Labels cannot change, so a container's role now is the
 /// name it holds; this one records where it started.
 pub const LABEL_ROLE: &str = "io.saltext.docker-deploy.role";
+/// The registry's manifest digest (`repo@sha256:...`) the container's image was pulled under,
+/// when the run knew it. A no-op compares the registry's digest with it instead of reading the
+/// local tag: the same manifest digest means the same image.
+pub const LABEL_DIGEST: &str = "io.saltext.docker-deploy.digest";
 /// The replica set a container belongs to (`replicas=N` manages `name-1` .. `name-N`).
 pub const LABEL_REPLICA_OF: &str = "io.saltext.docker-deploy.replica-of";
 

@@ -3,6 +3,7 @@ pulls only when the digest moved) and redeploying a group of containers concurre
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -199,3 +200,43 @@ def test_a_group_no_op_settles_at_once_yet_recovers_what_a_killed_run_left(app, 
         and e["Actor"]["Attributes"].get("name", "").startswith(app.name)
     }
     assert touched <= {killed["name"]}, touched
+
+
+DIGEST_LABEL = "io.saltext.docker-deploy.digest"
+
+
+def test_a_group_no_op_compares_the_registry_with_the_digest_the_container_records(app, group):
+    """Every container records the manifest digest its image was pulled under; a group's no-op
+    compares the registry's digest with it and does not read the local tag, so a tag that went
+    away locally is no reason to pull, while a tag that moved in the registry still is."""
+    docker_deploy.redeploy_group(group, concurrency=3)
+    repository = app.ref.rsplit(":", 1)[0]
+    digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", app.ref))
+    (pulled_as,) = [d for d in digests if d.startswith(f"{repository}@")]
+    for entry in group:
+        assert inspect(entry["name"])["Config"]["Labels"][DIGEST_LABEL] == pulled_as
+
+    # Without a local tag, a check of the tag alone would call for a pull.
+    docker("rmi", "-f", app.ref)
+    since = time.time()
+    results = docker_deploy.redeploy_group(group, concurrency=3)
+    until = time.time()
+    reports = [e["report"] for e in results]
+    assert [r["action"] for r in reports] == ["none"] * 3, results
+    assert [[s["step"] for s in r["steps"]] for r in reports] == [["check", "plan"]] * 3
+    assert all("recorded digest" in r["steps"][0]["detail"] for r in reports), reports
+    assert pulls_of(app, since, until) == [], "nothing moved in the registry: nothing to pull"
+    assert json.loads(docker("image", "inspect", app.ref, check=False)) == [], "no tag came back"
+
+    # A tag that moved in the registry is still seen, and the new containers record the new
+    # digest (a single redeploy records it too).
+    app.publish("v2")
+    results = docker_deploy.redeploy_group(group[:2], concurrency=2)
+    assert [e["report"]["action"] for e in results] == ["replaced"] * 2, results
+    single = docker_deploy.redeploy(**group[2])
+    assert single["action"] == "replaced"
+    moved_to = results[0]["report"]["pull"]["digest"]
+    assert moved_to != pulled_as and moved_to.startswith(f"{repository}@")
+    for entry in group:
+        assert inspect(entry["name"])["Config"]["Labels"][DIGEST_LABEL] == moved_to
+        assert wait_http(port_of(entry), "v2") == "v2"
