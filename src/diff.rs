@@ -43,7 +43,7 @@ pub(crate) fn observe_summary(summary: &ContainerSummary) -> Observed {
         stop_timeout: None,
         owner: label(LABEL_NAME),
         previous_container: label(LABEL_PREVIOUS_CONTAINER),
-        digest: label(LABEL_DIGEST),
+        digest: label(LABEL_DIGEST).filter(|d| !d.is_empty()),
     }
 }
 
@@ -65,7 +65,10 @@ pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
         previous_container: config_labels
             .and_then(|l| l.get(LABEL_PREVIOUS_CONTAINER))
             .cloned(),
-        digest: config_labels.and_then(|l| l.get(LABEL_DIGEST)).cloned(),
+        digest: config_labels
+            .and_then(|l| l.get(LABEL_DIGEST))
+            .filter(|d| !d.is_empty())
+            .cloned(),
     }
 }
 

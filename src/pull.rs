@@ -84,6 +84,18 @@ pub async fn pull(
     auth: Option<&Auth>,
     steps: &mut Steps<'_>,
 ) -> Result<PullReport> {
+    pull_expecting(docker, image, auth, None, steps).await
+}
+
+/// [`pull`] after a check: of the digests the image is known under in the repository (it may
+/// have been pushed more than once), the report gives the registry's, `expected`.
+async fn pull_expecting(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+    expected: Option<&str>,
+    steps: &mut Steps<'_>,
+) -> Result<PullReport> {
     let local = image.local_name();
     let previous_id = inspect_image(docker, &local, UNTOUCHED)
         .await?
@@ -111,14 +123,19 @@ pub async fn pull(
         })?;
     let id = pulled.id.unwrap_or_default();
     let repository = image.repository();
-    let digest = pulled
+    let digests: Vec<String> = pulled
         .repo_digests
         .unwrap_or_default()
         .into_iter()
-        .find(|d| {
+        .filter(|d| {
             d.split_once('@')
                 .is_some_and(|(repo, _)| repo == repository)
-        });
+        })
+        .collect();
+    let digest = expected
+        .and_then(|e| digests.iter().find(|d| d.ends_with(&format!("@{e}"))))
+        .or(digests.first())
+        .cloned();
     let changed = previous_id.as_deref() != Some(id.as_str());
     let detail = match (&previous_id, changed) {
         (None, _) => format!("{image} is now {} (new on this host)", short_id(&id)),
@@ -202,12 +219,15 @@ pub async fn refresh(
             let checked = crate::check::check(docker, image, auth, steps)
                 .await
                 .map_err(|e| e.reword(UNTOUCHED))?;
+            let expected = checked.remote_digest.clone();
             match PullReport::confirmed(image, checked) {
                 Some(report) => Ok(Refreshed {
                     image_id: Some(report.id.clone()),
                     report: Some(report),
                 }),
-                None => pull(docker, image, auth, steps).await.map(pulled),
+                None => pull_expecting(docker, image, auth, Some(&expected), steps)
+                    .await
+                    .map(pulled),
             }
         }
     }

@@ -1060,9 +1060,9 @@ impl DockerEngine<'_, '_> {
             labels.push((LABEL_PREVIOUS_IMAGE, previous.image_id.clone()));
             labels.push((LABEL_PREVIOUS_CONTAINER, previous.id.clone()));
         }
-        if let Some(digest) = self.image_digest {
-            labels.push((LABEL_DIGEST, digest.to_string()));
-        }
+        // Always set, empty when unknown: a container inherits its image's labels, and an image
+        // committed from one of ours carries a digest that is not its own.
+        labels.push((LABEL_DIGEST, self.image_digest.unwrap_or_default().to_string()));
         if let Some(group) = &self.request.replica_of {
             labels.push((LABEL_REPLICA_OF, group.clone()));
         }
@@ -1186,8 +1186,10 @@ impl Engine for DockerEngine<'_, '_> {
     }
 
     fn note(&mut self, step: &'static str, started: Instant, detail: String) {
+        // The test hook pauses after a step that was done, never after a failed one.
+        let done = !detail.starts_with("failed: ");
         self.steps.record(step, started, detail);
-        if let Some(pause) = &mut self.pause {
+        if let (Some(pause), true) = (&mut self.pause, done) {
             pause.after(step);
         }
     }

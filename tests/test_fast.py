@@ -240,3 +240,24 @@ def test_a_group_no_op_compares_the_registry_with_the_digest_the_container_recor
     for entry in group:
         assert inspect(entry["name"])["Config"]["Labels"][DIGEST_LABEL] == moved_to
         assert wait_http(port_of(entry), "v2") == "v2"
+
+
+def test_a_container_whose_digest_is_unknown_records_it_empty(app):
+    """A container inherits its image's labels: one deployed from an image committed from one of
+    ours would carry that container's digest. Ours always set the label, empty when unknown."""
+    app.publish("v1")
+    assert app.deploy()["action"] == "created"
+    committed = f"{app.ref.rsplit(':', 1)[0]}:committed"
+    docker("commit", app.name, committed)
+    try:
+        inherited = json.loads(
+            docker("image", "inspect", "-f", "{{json .Config.Labels}}", committed)
+        )
+        assert inherited[DIGEST_LABEL].startswith(app.ref.rsplit(":", 1)[0] + "@")
+        # The tag is moved to the committed image by hand, and deployed as it is (no pull).
+        docker("tag", committed, app.ref)
+        report = app.deploy(pull_policy="never", force=True)
+        assert report["action"] == "replaced"
+        assert inspect(app.name)["Config"]["Labels"][DIGEST_LABEL] == ""
+    finally:
+        docker("rmi", "-f", committed, check=False)
