@@ -314,6 +314,7 @@ pub(crate) async fn redeploy_from(
         stop_timeouts: HashMap::new(),
         pause: PausePoint::from_env(),
         prefetched: Some(scene),
+        started: HashSet::new(),
     };
     let result = converge(&mut engine, name, &desired, settings).await;
     let steps = engine.steps;
@@ -1023,6 +1024,8 @@ struct DockerEngine<'a, 's> {
     pause: Option<PausePoint>,
     /// The scene read together with the image, handed to the first `scene()` call.
     prefetched: Option<Scene>,
+    /// The containers this run started (the Engine reset their restart counts).
+    started: HashSet<String>,
 }
 
 fn fault(err: bollard::errors::Error) -> Fault {
@@ -1156,12 +1159,18 @@ impl Engine for DockerEngine<'_, '_> {
                 f.message = format!("it could not be started: {}", f.message);
                 Err(f)
             }
-            _ => Ok(()),
+            // 304: it was running already, and its restart count was not reset.
+            Err(_) => Ok(()),
+            Ok(()) => {
+                self.started.insert(id.to_string());
+                Ok(())
+            }
         }
     }
 
     async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault> {
-        verify(self.docker, id, self.request.verification).await
+        let started_by_us = self.started.contains(id);
+        verify(self.docker, id, self.request.verification, started_by_us).await
     }
 
     async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault> {
@@ -1202,6 +1211,7 @@ pub(crate) async fn verify(
     docker: &Docker,
     id: &str,
     verification: Verification,
+    started_by_us: bool,
 ) -> std::result::Result<(), Fault> {
     let started = Instant::now();
     let mut first_restart_count = None;
@@ -1209,8 +1219,14 @@ pub(crate) async fn verify(
     let mut waited_for_exit = false;
     loop {
         let inspect = docker.inspect_container(id, None).await.map_err(fault)?;
+        // A start through the API resets the count, so after ours any restart is one since; a
+        // baseline from the first inspect would miss a crash that the restart policy answered
+        // before it. A container this run did not start is judged from its first inspect.
         let restarts = inspect.restart_count.unwrap_or(0);
-        let baseline = *first_restart_count.get_or_insert(restarts);
+        let baseline = match started_by_us {
+            true => 0,
+            false => *first_restart_count.get_or_insert(restarts),
+        };
         let state = inspect.state.unwrap_or_default();
         // A restart that the count misses (one by hand, say) still moves the start time.
         let started_at = state.started_at.clone().unwrap_or_default();

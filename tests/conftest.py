@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from testbed import (
+    CRASHES_ONCE_CMD,
     EXIT_CMD,
     EXITS_LATER_CMD,
     HEALTHY,
@@ -32,6 +33,7 @@ VARIANTS = {
     "v3": ("v3", None, ""),
     "exits": ("exits", EXIT_CMD, ""),
     "exits-later": ("exits-later", EXITS_LATER_CMD, ""),
+    "crashes-once": ("crashes-once", CRASHES_ONCE_CMD, ""),
     "healthy": ("healthy", None, HEALTHY),
     "unhealthy": ("unhealthy", None, UNHEALTHY),
     "never-healthy": ("never-healthy", None, NEVER_HEALTHY),

@@ -79,6 +79,25 @@ def test_an_exit_within_min_uptime_is_caught_when_it_happens(serving):
     assert_serving(app, "v1", data="written-by-v1")
 
 
+def test_a_crash_its_restart_policy_answered_before_verification_is_caught(serving, tmp_path):
+    # The new container crashes at once and its restart policy runs it again, all while the run
+    # is paused after its start step: its first look sees it running with one restart. A start
+    # through the API resets the count, so that one restart must fail it.
+    app, before, spec = serving
+    publish_variant(app, "crashes-once")
+    run = Run(app, tmp_path, pause="start:1", restart_policy="always", min_uptime=1, **spec)
+    run.wait_paused()
+    # Under create-first the new container holds the name by now.
+    restarted = wait_for(lambda: inspect(app.name)["RestartCount"] >= 1, timeout=30)
+    assert restarted and inspect(app.name)["State"]["Running"], "the crash was not answered yet"
+    run.release()
+    outcome = run.outcome()
+    assert outcome.get("error") == "RolledBack", outcome
+    assert "restart" in outcome["message"] and "crashing once" in outcome["message"], outcome
+    assert identity(app.name) == before
+    assert_serving(app, "v1", data="written-by-v1")
+
+
 def test_a_failing_healthcheck_is_rolled_back_with_its_log(serving):
     app, before, spec = serving
     publish_variant(app, "unhealthy")

@@ -38,6 +38,14 @@ HTTPD_CMD = [
 STUBBORN_CMD = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
 # Prints a line and exits with code 3 at once.
 EXIT_CMD = ["/bin/busybox", "sh", "-c", "echo 'cannot start: no config'; exit 3"]
+# Exits with code 1 on its first run; run again (a restart keeps its filesystem), it serves.
+CRASHES_ONCE_CMD = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; if [ -e /crashed-once ]; then /bin/busybox httpd -f -p 80 -h /www & wait;"
+    " else /bin/busybox touch /crashed-once; echo 'crashing once'; exit 1; fi",
+]
 # Serves for a second, then exits with code 0 (a clean exit is a failure too).
 EXITS_LATER_CMD = [
     "/bin/busybox",
