@@ -91,8 +91,19 @@ pub enum Op {
     /// Healthy (when it has a HEALTHCHECK) or running without a restart for `min_uptime`.
     Verify(Who),
     Rename(Who, Slot),
-    /// Stop (if running) and remove.
-    Remove(Who),
+    /// Remove the previous container, no longer needed: the new one under the name proved
+    /// itself. Its anonymous volumes stay (the new one took them over).
+    Retire(Who),
+    /// Remove a new container that never proved itself, with the fresh anonymous volumes it
+    /// was created with (never one it took over: those belong to the previous container).
+    Discard(Who),
+}
+
+/// How a container leaves: see [`Op::Retire`] and [`Op::Discard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Retire,
+    Discard,
 }
 
 impl Op {
@@ -104,7 +115,7 @@ impl Op {
             Op::Start(_) => "start",
             Op::Verify(_) => "verify",
             Op::Rename(..) => "rename",
-            Op::Remove(_) => "remove",
+            Op::Retire(_) | Op::Discard(_) => "remove",
         }
     }
 }
@@ -138,6 +149,11 @@ pub enum Recovery {
 /// `keep_new`: the declaration a new container under the name may be kept for, once verified;
 /// `None` distrusts it (its verification failed) so the backup comes back. `start_restored`:
 /// start the backup once it has its name back (it served before it was stopped).
+///
+/// The order keeps the evidence: a backup this tool did not create (an adopted container) is
+/// recognised only by the new container that records it, so that one is removed last, after
+/// the backup has its name back and runs. A run killed (or failing) anywhere in between leaves
+/// a scene the next run still recognises; nothing is ever left for every later run to refuse.
 pub fn recover(
     name: &str,
     scene: &Scene,
@@ -157,74 +173,99 @@ pub fn recover(
             short_id(&c.id)
         ))
     };
-    let mut ops = Vec::new();
-    let mut what = Vec::new();
     if let Some(temporary) = &scene.temporary {
         if !owned(temporary) {
             return foreign(Slot::Temporary, temporary);
         }
-        ops.push(Op::Remove(Who::Id(temporary.id.clone())));
+    }
+    let mut ops = Vec::new();
+    let mut what = Vec::new();
+    // The unfinished new container goes last, unless its name is needed before.
+    let mut discard_temporary = scene.temporary.as_ref().map(|t| Who::Id(t.id.clone()));
+    let discarded_temporary = |what: &mut Vec<String>, t: &Observed| {
         what.push(format!(
             "removed the unfinished new container {}",
-            short_id(&temporary.id)
-        ));
-        // The run that created it may have stopped the container it was to replace.
-        if let Some(primary) = &scene.primary {
+            short_id(&t.id)
+        ))
+    };
+    match (&scene.backup, &scene.primary) {
+        (Some(backup), primary) => {
+            let linked = links_to(&scene.primary, &backup.id);
+            if !owned(backup) && !linked && !links_to(&scene.temporary, &backup.id) {
+                return foreign(Slot::Backup, backup);
+            }
+            let backup_id = Who::Id(backup.id.clone());
+            match primary {
+                Some(primary) if linked => {
+                    let declared = keep_new.is_some_and(|d| {
+                        primary.image_id == d.image_id
+                            && primary.declared_spec.as_deref() == Some(d.spec_json)
+                    });
+                    if declared && is_running(primary) {
+                        ops.push(Op::Verify(Who::Id(primary.id.clone())));
+                        if is_running(backup) {
+                            ops.push(Op::Stop(backup_id.clone()));
+                        }
+                        ops.push(Op::Retire(backup_id));
+                        what.push(format!(
+                            "verified {} and removed the previous container {}",
+                            short_id(&primary.id),
+                            short_id(&backup.id)
+                        ));
+                    } else {
+                        // The new one steps aside to the temporary name (freed first), still
+                        // recording the backup, and goes once the backup has its name back.
+                        if let (Some(t), Some(who)) = (&scene.temporary, discard_temporary.take()) {
+                            ops.push(Op::Discard(who));
+                            discarded_temporary(&mut what, t);
+                        }
+                        // Stopped first: it may hold the host ports the backup needs, and the
+                        // Engine cannot rename a container in a restart loop.
+                        let new = Who::Id(primary.id.clone());
+                        if is_running(primary) {
+                            ops.push(Op::Stop(new.clone()));
+                        }
+                        ops.push(Op::Rename(new.clone(), Slot::Temporary));
+                        ops.extend(restore(backup_id, start_restored));
+                        ops.push(Op::Discard(new));
+                        what.push(format!(
+                            "removed the new container {} and gave {} its name back",
+                            short_id(&primary.id),
+                            short_id(&backup.id)
+                        ));
+                    }
+                }
+                Some(primary) => {
+                    return Recovery::Refuse(format!(
+                        "container {name:?}: {:?} holds a previous container ({}) that {} under \
+                         the name does not come from; both were left as they were: keep the \
+                         one you want and remove the other, then run again",
+                        Slot::Backup.name_for(name),
+                        short_id(&backup.id),
+                        short_id(&primary.id)
+                    ))
+                }
+                None => {
+                    ops.extend(stop_temporary(scene, start_restored));
+                    ops.extend(restore(backup_id, start_restored));
+                    what.push(format!("gave {} its name back", short_id(&backup.id)));
+                }
+            }
+        }
+        (None, Some(primary)) => {
+            // The run that created the temporary container may have stopped this one.
             if links_to(&scene.temporary, &primary.id) && !is_running(primary) && start_restored {
+                ops.extend(stop_temporary(scene, true));
                 ops.push(Op::Start(Who::Id(primary.id.clone())));
                 ops.push(Op::Verify(Who::Id(primary.id.clone())));
                 what.push(format!("started {} again", short_id(&primary.id)));
             }
         }
+        (None, None) => {}
     }
-    if let Some(backup) = &scene.backup {
-        let linked = links_to(&scene.primary, &backup.id);
-        if !owned(backup) && !linked && !links_to(&scene.temporary, &backup.id) {
-            return foreign(Slot::Backup, backup);
-        }
-        let backup_id = Who::Id(backup.id.clone());
-        match &scene.primary {
-            Some(primary) if linked => {
-                let declared = keep_new.is_some_and(|d| {
-                    primary.image_id == d.image_id
-                        && primary.declared_spec.as_deref() == Some(d.spec_json)
-                });
-                if declared && is_running(primary) {
-                    ops.push(Op::Verify(Who::Id(primary.id.clone())));
-                    if is_running(backup) {
-                        ops.push(Op::Stop(backup_id.clone()));
-                    }
-                    ops.push(Op::Remove(backup_id));
-                    what.push(format!(
-                        "verified {} and removed the previous container {}",
-                        short_id(&primary.id),
-                        short_id(&backup.id)
-                    ));
-                } else {
-                    ops.push(Op::Remove(Who::Id(primary.id.clone())));
-                    ops.extend(restore(backup_id, start_restored));
-                    what.push(format!(
-                        "removed the new container {} and gave {} its name back",
-                        short_id(&primary.id),
-                        short_id(&backup.id)
-                    ));
-                }
-            }
-            Some(primary) => {
-                return Recovery::Refuse(format!(
-                    "container {name:?}: {:?} holds a previous container ({}) that {} under the \
-                     name does not come from; both were left as they were: keep the one you \
-                     want and remove the other, then run again",
-                    Slot::Backup.name_for(name),
-                    short_id(&backup.id),
-                    short_id(&primary.id)
-                ))
-            }
-            None => {
-                ops.extend(restore(backup_id, start_restored));
-                what.push(format!("gave {} its name back", short_id(&backup.id)));
-            }
-        }
+    if let (Some(t), Some(who)) = (&scene.temporary, discard_temporary) {
+        ops.push(Op::Discard(who));
+        discarded_temporary(&mut what, t);
     }
     if ops.is_empty() {
         Recovery::Nothing
@@ -234,6 +275,13 @@ pub fn recover(
             what: what.join("; "),
         }
     }
+}
+
+/// Stops a running temporary container before the container it was to replace starts again:
+/// it may hold the same host ports.
+fn stop_temporary(scene: &Scene, starting: bool) -> Option<Op> {
+    let temporary = scene.temporary.as_ref()?;
+    (starting && is_running(temporary)).then(|| Op::Stop(Who::Id(temporary.id.clone())))
 }
 
 /// Gives the backup its name back. Started before it is renamed: a run killed in between
@@ -281,7 +329,7 @@ pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -
                     Some(Op::Rename(Who::New, Slot::Primary)),
                     Some(Op::Start(Who::New)),
                     Some(Op::Verify(Who::New)),
-                    Some(Op::Remove(old)),
+                    Some(Op::Retire(old)),
                 ],
                 // Nothing runs beside the old container: the new one is only created (it
                 // records the old one, so a backup left by a kill is always recognised, also
@@ -294,7 +342,7 @@ pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -
                     Some(Op::Rename(Who::New, Slot::Primary)),
                     Some(Op::Start(Who::New)),
                     Some(Op::Verify(Who::New)),
-                    Some(Op::Remove(old)),
+                    Some(Op::Retire(old)),
                 ],
                 Strategy::StartFirst => vec![
                     Some(Op::Create(Slot::Temporary)),
@@ -303,7 +351,7 @@ pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -
                     Some(Op::Rename(old.clone(), Slot::Backup)),
                     Some(Op::Rename(Who::New, Slot::Primary)),
                     stop_old,
-                    Some(Op::Remove(old)),
+                    Some(Op::Retire(old)),
                 ],
             };
             ops.into_iter().flatten().collect()
@@ -341,7 +389,7 @@ pub(crate) trait Engine {
     async fn start(&mut self, id: &str) -> std::result::Result<(), Fault>;
     async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault>;
     async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault>;
-    async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault>;
+    async fn remove(&mut self, id: &str, how: Removal) -> std::result::Result<(), Fault>;
     /// Logs one finished step.
     fn note(&mut self, step: &'static str, started: Instant, detail: String);
 }
@@ -426,7 +474,10 @@ async fn run_ops<E: Engine>(
         let started = Instant::now();
         if matches!(
             op,
-            Op::Stop(Who::Id(_)) | Op::Rename(Who::Id(_), _) | Op::Remove(Who::Id(_))
+            Op::Stop(Who::Id(_))
+                | Op::Rename(Who::Id(_), _)
+                | Op::Retire(Who::Id(_))
+                | Op::Discard(Who::Id(_))
         ) {
             progress.touched_old = true;
         }
@@ -468,9 +519,13 @@ async fn run_ops<E: Engine>(
                     engine.rename(&id, &to).await?;
                     engine.note("rename", started, format!("{} -> {to}", short_id(&id)));
                 }
-                Op::Remove(who) => {
+                Op::Retire(who) | Op::Discard(who) => {
                     let id = resolve(who, progress);
-                    engine.remove(&id).await?;
+                    let how = match op {
+                        Op::Retire(_) => Removal::Retire,
+                        _ => Removal::Discard,
+                    };
+                    engine.remove(&id, how).await?;
                     engine.note("remove", started, format!("{} removed", short_id(&id)));
                 }
             }
@@ -524,54 +579,73 @@ pub(crate) async fn converge<E: Engine>(
     };
     let mut scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
 
-    // 1. Whatever an interrupted run left.
-    let mut recovered = None;
-    match recover(name, &scene, Some(desired), true) {
-        Recovery::Nothing => {}
-        Recovery::Refuse(why) => {
-            return Err(Box::new(Failed {
-                current: scene.primary,
-                plan: None,
-                why,
-                kind: FailKind::Refused,
-                state: "nothing was changed".into(),
-                recovered: None,
-            }))
-        }
-        Recovery::Ops { ops, what } => {
-            let started = Instant::now();
-            let mut progress = Progress::default();
-            let result = run_ops(engine, name, &ops, None, &mut progress).await;
-            if let Err(failure) = result {
-                // Only a failed verification of the interrupted run's new container is a reason
-                // to give it up: the same recovery, distrusting it, brings the backup back. Any
-                // other failure (a backup that cannot be removed) must not cost a verified one.
+    // 1. Whatever an interrupted run left. A step that fails is tried once more, from what
+    // the scene is then: a start that failed once (an Engine under load) must not leave the
+    // service down until the next run.
+    let mut recovered: Option<String> = None;
+    let mut keep_new = Some(desired);
+    for attempt in 1.. {
+        let (ops, what) = match recover(name, &scene, keep_new, true) {
+            Recovery::Nothing => break,
+            Recovery::Refuse(why) => {
+                return Err(Box::new(Failed {
+                    current: scene.primary,
+                    plan: None,
+                    why,
+                    kind: FailKind::Refused,
+                    state: "nothing was changed".into(),
+                    recovered,
+                }))
+            }
+            Recovery::Ops { ops, what } => (ops, what),
+        };
+        let started = Instant::now();
+        let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+        match result {
+            Ok(()) => {
+                engine.note("recover", started, what.clone());
+                recovered = Some(match recovered {
+                    Some(before) => format!("{before}; then {what}"),
+                    None => what,
+                });
+                scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
+                break;
+            }
+            Err(failure) => {
+                // Only a failed verification of the interrupted run's new container is a
+                // reason to give it up: the same recovery, distrusting it, brings the backup
+                // back. Any other failure (a backup that cannot be removed) must not cost a
+                // verified one.
                 if matches!(failure.op, Op::Verify(_)) && !failure.fault.unreachable {
-                    let retry = engine
-                        .scene()
-                        .await
-                        .ok()
-                        .map(|s| recover(name, &s, None, true));
-                    if let Some(Recovery::Ops { ops, .. }) = retry {
-                        let _ = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+                    keep_new = None;
+                }
+                let after = if failure.fault.unreachable || attempt >= 2 {
+                    None
+                } else {
+                    engine.scene().await.ok()
+                };
+                match after {
+                    Some(after) => scene = after,
+                    None => {
+                        let after = engine.scene().await.unwrap_or_default();
+                        return Err(Box::new(Failed {
+                            state: describe_running(&after),
+                            current: after.primary,
+                            plan: None,
+                            why: format!(
+                                "recovering from an interrupted redeploy failed at {:?}: {}",
+                                failure.op, failure.fault.message
+                            ),
+                            kind: if failure.fault.unreachable {
+                                FailKind::Unreachable
+                            } else {
+                                FailKind::Failed
+                            },
+                            recovered,
+                        }));
                     }
                 }
-                let after = engine.scene().await.unwrap_or_default();
-                return Err(Box::new(Failed {
-                    state: describe_running(&after),
-                    current: after.primary,
-                    plan: None,
-                    why: format!(
-                        "recovering from an interrupted redeploy failed at {:?}: {}",
-                        failure.op, failure.fault.message
-                    ),
-                    kind: FailKind::Failed,
-                    recovered: None,
-                }));
             }
-            engine.note("recover", started, what.clone());
-            recovered = Some(what);
-            scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
         }
     }
 
@@ -627,7 +701,7 @@ pub(crate) async fn converge<E: Engine>(
     // The old container is gone only at the very last op, after the new one was verified: a
     // failure to remove it leaves a backup to clean, not a broken service.
     if progress.new_verified {
-        if let Op::Remove(Who::Id(_)) | Op::Stop(Who::Id(_)) = &failure.op {
+        if let Op::Retire(Who::Id(_)) | Op::Stop(Who::Id(_)) = &failure.op {
             return Ok(Converged {
                 container_id: progress.new_id.clone(),
                 current,
@@ -681,7 +755,10 @@ pub(crate) async fn converge<E: Engine>(
         },
         Action::Create => match progress.new_id.clone() {
             Some(id) => {
-                let removed = engine.remove(&id).await.map_err(|f| f.message);
+                let removed = engine
+                    .remove(&id, Removal::Discard)
+                    .await
+                    .map_err(|f| f.message);
                 engine.note("rollback", started, format!("{} removed", short_id(&id)));
                 removed
             }
@@ -727,7 +804,6 @@ pub(crate) async fn converge<E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::block_on;
 
     const NAME: &str = "web";
     const SPEC: &str = r#"{"environment":{"A":"1"}}"#;
@@ -755,6 +831,9 @@ mod tests {
         next_id: usize,
         /// A container whose removal fails (a busy mount, say).
         undeletable: Option<String>,
+        /// The mutating call (counted from 0 in this run) that fails once, changing nothing:
+        /// an Engine refusing a step for a moment.
+        fail_at: Option<usize>,
     }
 
     impl Fake {
@@ -775,7 +854,25 @@ mod tests {
                 calls: 0,
                 next_id: 0,
                 undeletable: None,
+                fail_at: None,
             }
+        }
+
+        /// The old container as this tool found it: made by hand, none of our labels.
+        fn adopted(running: bool) -> Fake {
+            let mut fake = Fake::with_old(running);
+            fake.containers[0].owner = None;
+            fake.containers[0].spec = None;
+            fake
+        }
+
+        /// A container runs under the name (whatever else is left around it).
+        fn assert_serving(&self, context: &str) {
+            assert!(
+                self.containers.iter().any(|c| c.name == NAME && c.running),
+                "{context}: nothing serves under the name: {:?}",
+                self.containers
+            );
         }
 
         fn tick(&mut self) -> std::result::Result<(), Fault> {
@@ -786,6 +883,10 @@ mod tests {
                 });
             }
             self.calls += 1;
+            if self.fail_at == Some(self.calls - 1) {
+                self.fail_at = None;
+                return Err(Fault::new("injected: the Engine refused this once"));
+            }
             Ok(())
         }
 
@@ -805,10 +906,9 @@ mod tests {
                     image_id: c.image.clone(),
                     status: if c.running { "running" } else { "exited" }.into(),
                     declared_spec: c.spec.clone(),
-                    stop_timeout: None,
                     owner: c.owner.clone(),
                     previous_container: c.previous.clone(),
-                    digest: None,
+                    ..Observed::default()
                 })
         }
 
@@ -883,7 +983,7 @@ mod tests {
             self.find(id)?.name = to.into();
             Ok(())
         }
-        async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault> {
+        async fn remove(&mut self, id: &str, _: Removal) -> std::result::Result<(), Fault> {
             self.tick()?;
             self.find(id)?;
             if self.undeletable.as_deref() == Some(id) {
@@ -910,7 +1010,11 @@ mod tests {
             rollback,
             force: false,
         };
-        block_on(converge(fake, NAME, &desired, settings))
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(converge(fake, NAME, &desired, settings))
     }
 
     const STRATEGIES: [Strategy; 3] = [
@@ -967,13 +1071,87 @@ mod tests {
         }
     }
 
+    /// One failing step anywhere in a run, the rollback and its recovery included, also over a
+    /// container this tool did not create: the run ends with a container serving under the
+    /// name, and the next run converges on the declared image.
+    #[test]
+    fn a_single_failure_anywhere_leaves_a_service() {
+        for (strategy, adopted) in STRATEGIES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            for fail_at in 0..12 {
+                let mut fake = if adopted {
+                    Fake::adopted(true)
+                } else {
+                    Fake::with_old(true)
+                };
+                fake.fail_at = Some(fail_at);
+                let first = run(&mut fake, strategy, true);
+                let context = format!("{strategy:?} adopted={adopted} fail_at={fail_at}");
+                fake.assert_serving(&context);
+                fake.fail_at = None;
+                let _ = first;
+                let next = run(&mut fake, strategy, true);
+                assert!(next.is_ok(), "{context}: {next:?}");
+                fake.assert_one("sha256:v2");
+            }
+        }
+    }
+
+    /// A kill at any step, then one failing step anywhere in the next run (its recovery of the
+    /// kill included: the double fault), also over an adopted container: that run still ends
+    /// with a container serving under the name, none is ever left that every later run would
+    /// refuse, and the run after converges.
+    #[test]
+    fn a_kill_then_a_failure_during_recovery_still_ends_with_a_service() {
+        for (strategy, adopted) in STRATEGIES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            let old = || {
+                if adopted {
+                    Fake::adopted(true)
+                } else {
+                    Fake::with_old(true)
+                }
+            };
+            let steps = {
+                let mut fake = old();
+                run(&mut fake, strategy, true).unwrap();
+                fake.calls
+            };
+            for kill_after in 0..steps {
+                for fail_at in 0..14 {
+                    let context = format!(
+                        "{strategy:?} adopted={adopted} killed after {kill_after}, then \
+                         failing call {fail_at}"
+                    );
+                    let mut fake = old();
+                    fake.crash_after = Some(kill_after);
+                    let _ = run(&mut fake, strategy, true);
+                    fake.crash_after = None;
+                    fake.calls = 0;
+                    fake.fail_at = Some(fail_at);
+                    let second = run(&mut fake, strategy, true);
+                    fake.assert_serving(&context);
+                    if let Err(failed) = &second {
+                        assert_ne!(failed.kind, FailKind::Refused, "{context}: {failed:?}");
+                    }
+                    fake.fail_at = None;
+                    let last = run(&mut fake, strategy, true);
+                    assert!(last.is_ok(), "{context}: {last:?}");
+                    fake.assert_one("sha256:v2");
+                }
+            }
+        }
+    }
+
     /// Killed again while recovering from a kill: still converges.
     #[test]
     fn two_kills_in_a_row_still_converge() {
-        for strategy in STRATEGIES {
+        for (strategy, adopted) in STRATEGIES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
             for first in 0..8 {
                 for second in 0..8 {
-                    let mut fake = Fake::with_old(true);
+                    let mut fake = if adopted {
+                        Fake::adopted(true)
+                    } else {
+                        Fake::with_old(true)
+                    };
                     fake.crash_after = Some(first);
                     let _ = run(&mut fake, strategy, true);
                     fake.calls = 0;

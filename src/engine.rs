@@ -21,12 +21,17 @@ pub fn no_log(_: &str) {}
 ///
 /// A runtime per call, never a global one: Salt forks a process per job, and a tokio runtime
 /// built before a fork is unusable in the child (tokio-rs/tokio#4301). Building one costs
-/// microseconds next to a Docker round trip.
-pub fn block_on<F: Future>(operation: F) -> F::Output {
+/// microseconds next to a Docker round trip. It needs a few file descriptors: a process out of
+/// them gets an error, not a panic.
+pub fn block_on<T>(operation: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a current-thread runtime builds without OS resources beyond an fd")
+        .map_err(|e| {
+            Error::Docker(format!(
+                "cannot start the I/O runtime ({e}); nothing was changed"
+            ))
+        })?
         .block_on(operation)
 }
 
@@ -72,7 +77,7 @@ pub async fn connect(context: &str) -> Result<Docker> {
             "{context}: cannot reach the Docker Engine at {host} ({why}); nothing was changed"
         ))
     };
-    const TIMEOUT_S: u64 = 120;
+    let timeout_s = engine_timeout(context)?;
     let version = match cached_version(&host) {
         Some(version) => Some(version),
         None => ping_version(&host).await.map(|server| {
@@ -88,9 +93,9 @@ pub async fn connect(context: &str) -> Result<Docker> {
     };
     if let Some(version) = version {
         let known = if host.starts_with("unix://") {
-            Some(Docker::connect_with_unix(&host, TIMEOUT_S, &version))
+            Some(Docker::connect_with_unix(&host, timeout_s, &version))
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
-            Some(Docker::connect_with_http(&host, TIMEOUT_S, &version))
+            Some(Docker::connect_with_http(&host, timeout_s, &version))
         } else {
             None
         };
@@ -98,13 +103,37 @@ pub async fn connect(context: &str) -> Result<Docker> {
             return docker.map_err(|e| unreachable(e.to_string()));
         }
     }
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| unreachable(e.to_string()))?
+        .with_timeout(std::time::Duration::from_secs(timeout_s));
     let docker = docker.negotiate_version().await.map_err(|e| {
         let fault = EngineFault::from(e);
         unreachable(fault.message().to_string())
     })?;
     remember_version(&host, docker.client_version());
     Ok(docker)
+}
+
+/// How long one Engine call may take to answer, in seconds (a stop adds the container's own
+/// stop timeout): `SALTEXT_DOCKER_DEPLOY_ENGINE_TIMEOUT`, 1 to 3600, default 120. An Engine
+/// that stops answering (hung, or `SIGSTOP`ped) costs at most this per call, after which a run
+/// rolls back what it can or says what it left.
+pub const ENGINE_TIMEOUT_ENV: &str = "SALTEXT_DOCKER_DEPLOY_ENGINE_TIMEOUT";
+
+fn engine_timeout(context: &str) -> Result<u64> {
+    let Ok(text) = std::env::var(ENGINE_TIMEOUT_ENV) else {
+        return Ok(120);
+    };
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=3600).contains(s))
+        .ok_or_else(|| {
+            Error::InvalidSpec(format!(
+                "{context}: {ENGINE_TIMEOUT_ENV}={text:?} is not a whole number of seconds from \
+                 1 to 3600; nothing was changed"
+            ))
+        })
 }
 
 /// The Engine's API version from the `Api-Version` header of `GET /_ping`, as the Docker CLI
@@ -256,7 +285,10 @@ mod tests {
     fn api_versions_parse_as_the_engine_sends_them() {
         let v = parse_api_version("1.41").unwrap();
         assert_eq!((v.major_version, v.minor_version), (1, 41));
-        assert_eq!(parse_api_version(" 1.52\r").map(|v| v.minor_version), Some(52));
+        assert_eq!(
+            parse_api_version(" 1.52\r").map(|v| v.minor_version),
+            Some(52)
+        );
         assert!(parse_api_version("1").is_none());
         assert!(parse_api_version("one.two").is_none());
         assert!(parse_api_version("").is_none());

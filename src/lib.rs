@@ -17,6 +17,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod lock;
+pub mod options;
 pub mod plan;
 pub mod pull;
 pub mod redeploy;
@@ -32,6 +33,7 @@ pub use converge::Strategy;
 pub use diff::DiffReport;
 pub use engine::{no_log, LogSink, Step};
 pub use error::{Error, Result};
+pub use options::Options;
 pub use pull::{Auth, PullPolicy, PullReport};
 pub use redeploy::{
     RedeployReport, RedeployRequest, RemoveReport, ReplicasReport, RollbackOptions, Verification,
@@ -41,13 +43,18 @@ pub use spec::ContainerSpec;
 
 use engine::{block_on, connect, Steps};
 
-/// Pulls `image` and reports whether the local tag's image ID moved.
-pub fn pull_image(image: &str, auth: Option<&Auth>, log: LogSink) -> Result<PullReport> {
+/// Pulls `image` and reports whether the local tag's image ID moved; gives up after `timeout`.
+pub fn pull_image(
+    image: &str,
+    auth: Option<&Auth>,
+    timeout: std::time::Duration,
+    log: LogSink,
+) -> Result<PullReport> {
     let image = ImageRef::parse(image)?;
     block_on(async {
         let docker = connect(&format!("image {image}")).await?;
         let mut steps = Steps::new(image.to_string(), log);
-        pull::pull(&docker, &image, auth, &mut steps).await
+        pull::pull(&docker, &image, auth, timeout, &mut steps).await
     })
 }
 
@@ -115,8 +122,16 @@ pub fn redeploy_group(
     concurrency: usize,
     log: LogSink,
 ) -> Result<Vec<GroupEntry>> {
+    let mut names = std::collections::HashSet::new();
     for request in requests {
         request.validate()?;
+        // Twice in one run would be replaced twice, by two redeploys racing for one name.
+        if !names.insert(request.name.as_str()) {
+            return Err(Error::InvalidSpec(format!(
+                "containers: container {:?} is declared twice; nothing was changed",
+                request.name
+            )));
+        }
     }
     block_on(async {
         let docker = connect("group").await?;
@@ -179,12 +194,17 @@ pub fn preview_replicas(
     })
 }
 
-/// Stops and removes the container `name`, if there is one.
-pub fn remove_container(name: &str, log: LogSink) -> Result<RemoveReport> {
+/// Stops and removes the container `name` (and what an interrupted redeploy of it left), if
+/// there is one, under its lock.
+pub fn remove_container(
+    name: &str,
+    lock_timeout: std::time::Duration,
+    log: LogSink,
+) -> Result<RemoveReport> {
     redeploy::validate_container_name(name)?;
     block_on(async {
         let docker = connect(&format!("container {name:?}")).await?;
         let mut steps = Steps::new(name, log);
-        redeploy::remove(&docker, name, &mut steps).await
+        redeploy::remove(&docker, name, lock_timeout, &mut steps).await
     })
 }

@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// What we read from the Engine about the container under the name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The fields from our labels (`declared_spec`, `owner`, ...) are set only when this tool wrote
+/// them: a container also carries its image's labels, and an image committed from one of our
+/// containers carries ours ([`crate::diff`] sorts them out).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observed {
     pub id: String,
     pub image_id: String,
@@ -22,8 +26,24 @@ pub struct Observed {
     /// The ID of the container this one replaced (our label), which links a new container to
     /// the backup an interrupted redeploy left.
     pub previous_container: Option<String>,
+    /// The image ID of the container this one replaced (our label; what `rollback` goes to).
+    pub previous_image: Option<String>,
+    /// The image reference it was declared with (our label).
+    pub image_ref: Option<String>,
+    /// The replica set it belongs to (our label).
+    pub replica_of: Option<String>,
     /// The manifest digest its image was pulled under (our label, `repo@sha256:...`).
     pub digest: Option<String>,
+    /// Its volume mounts, which a replacement takes over where it would get fresh anonymous
+    /// ones.
+    pub volumes: Vec<VolumeMount>,
+}
+
+/// A volume mounted in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    pub name: String,
+    pub destination: String,
 }
 
 /// What is declared.
@@ -232,10 +252,7 @@ mod tests {
             image_id: image.into(),
             status: status.into(),
             declared_spec: spec.map(String::from),
-            stop_timeout: None,
-            owner: None,
-            previous_container: None,
-            digest: None,
+            ..Observed::default()
         }
     }
 

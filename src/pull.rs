@@ -4,7 +4,7 @@
 //! layers were downloaded: a tag that moved to layers already on disk is a change (the mistake
 //! of salt#44334).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::CreateImageOptions;
@@ -77,14 +77,16 @@ impl PullReport {
 
 const UNTOUCHED: &str = "the local tag and all containers were left as they were";
 
-/// Pulls `image` and reports whether the local tag's image ID moved.
+/// Pulls `image` and reports whether the local tag's image ID moved. A pull that has not ended
+/// after `timeout` is given up (a registry that answers a byte a second never ends one).
 pub async fn pull(
     docker: &Docker,
     image: &ImageRef,
     auth: Option<&Auth>,
+    timeout: Duration,
     steps: &mut Steps<'_>,
 ) -> Result<PullReport> {
-    pull_expecting(docker, image, auth, None, steps).await
+    pull_expecting(docker, image, auth, timeout, None, steps).await
 }
 
 /// [`pull`] after a check: of the digests the image is known under in the repository (it may
@@ -93,6 +95,7 @@ async fn pull_expecting(
     docker: &Docker,
     image: &ImageRef,
     auth: Option<&Auth>,
+    timeout: Duration,
     expected: Option<&str>,
     steps: &mut Steps<'_>,
 ) -> Result<PullReport> {
@@ -108,9 +111,22 @@ async fn pull_expecting(
         ..Default::default()
     };
     let mut progress = docker.create_image(Some(options), None, auth.map(|a| a.credentials(image)));
-    while let Some(event) = progress.next().await {
-        if let Err(e) = event {
-            return Err(pull_error(image, EngineFault::from(e)));
+    let pulled = tokio::time::timeout(timeout, async {
+        while let Some(event) = progress.next().await {
+            event.map_err(|e| pull_error(image, EngineFault::from(e)))?;
+        }
+        Ok(())
+    });
+    // Dropping the stream closes the request, which makes the Engine cancel the pull.
+    match pulled.await {
+        Ok(done) => done?,
+        Err(_) => {
+            return Err(Error::Registry(format!(
+                "image {image}: the pull from registry {} did not finish within {:.0} s \
+                 (pull_timeout); {UNTOUCHED}",
+                image.registry,
+                timeout.as_secs_f64()
+            )))
         }
     }
 
@@ -198,6 +214,7 @@ pub async fn refresh(
     image: &ImageRef,
     auth: Option<&Auth>,
     policy: PullPolicy,
+    timeout: Duration,
     steps: &mut Steps<'_>,
 ) -> Result<Refreshed> {
     let pulled = |report: PullReport| Refreshed {
@@ -206,13 +223,13 @@ pub async fn refresh(
     };
     match policy {
         PullPolicy::Never => Ok(Refreshed::default()),
-        PullPolicy::Always => pull(docker, image, auth, steps).await.map(pulled),
+        PullPolicy::Always => pull(docker, image, auth, timeout, steps).await.map(pulled),
         PullPolicy::Missing => match inspect_image(docker, &image.local_name(), UNTOUCHED).await? {
             Some(local) => Ok(Refreshed {
                 report: None,
                 image_id: local.id,
             }),
-            None => pull(docker, image, auth, steps).await.map(pulled),
+            None => pull(docker, image, auth, timeout, steps).await.map(pulled),
         },
         PullPolicy::IfChanged => {
             // In a redeploy, the check's "nothing was pulled" is the pull's "left as they were".
@@ -225,7 +242,7 @@ pub async fn refresh(
                     image_id: Some(report.id.clone()),
                     report: Some(report),
                 }),
-                None => pull_expecting(docker, image, auth, Some(&expected), steps)
+                None => pull_expecting(docker, image, auth, timeout, Some(&expected), steps)
                     .await
                     .map(pulled),
             }

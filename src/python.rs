@@ -1,8 +1,6 @@
 //! The Python face, `saltext.docker_deploy._core`: argument conversion, the GIL released around
 //! every Docker call, core errors mapped to one exception hierarchy, step lines to `logging`.
 
-use std::time::Duration;
-
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -10,9 +8,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::converge::Strategy;
 use crate::error::Error;
-use crate::pull::{Auth, PullPolicy};
+use crate::options::Options;
+use crate::pull::PullPolicy;
 use crate::redeploy::{RedeployRequest, RollbackOptions, Verification};
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
@@ -94,20 +92,31 @@ fn invalid(message: String) -> PyErr {
     InvalidSpec::new_err(message)
 }
 
+/// How deep arguments may nest: real settings nest four levels (`networks` -> a network ->
+/// `aliases` -> a name); a self-referencing list would otherwise recurse until the interpreter
+/// crashed.
+const MAX_DEPTH: usize = 16;
+
 /// Python values (as Salt hands them over from YAML) to JSON. Integer dict keys, as YAML gives
-/// for `port_bindings: {80: 8080}`, become strings.
-fn to_json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+/// for `port_bindings: {80: 8080}`, become strings. A value never appears in an error: it may
+/// be a secret (an `environment` value, a password).
+fn to_json(what: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(format!(
+            "{what}: nested deeper than {MAX_DEPTH} levels; nothing was changed"
+        )));
+    }
     if obj.is_none() {
         Ok(Value::Null)
     } else if obj.is_instance_of::<PyBool>() {
         Ok(Value::Bool(obj.extract()?))
     } else if obj.is_instance_of::<PyInt>() {
-        if let Ok(n) = obj.extract::<i64>() {
-            Ok(Value::from(n))
-        } else {
-            Err(invalid(format!(
-                "{what}: integer {obj} is out of range; nothing was changed"
-            )))
+        match (obj.extract::<i64>(), obj.extract::<u64>()) {
+            (Ok(n), _) => Ok(Value::from(n)),
+            (_, Ok(n)) => Ok(Value::from(n)),
+            _ => Err(invalid(format!(
+                "{what}: an integer is out of range (more than 64 bits); nothing was changed"
+            ))),
         }
     } else if obj.is_instance_of::<PyFloat>() {
         Ok(Value::from(obj.extract::<f64>()?))
@@ -124,12 +133,12 @@ fn to_json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
                     key.get_type().name()?
                 )));
             };
-            map.insert(key, to_json(what, &value)?);
+            map.insert(key, to_json(what, &value, depth + 1)?);
         }
         Ok(Value::Object(map))
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
         obj.try_iter()?
-            .map(|item| to_json(what, &item?))
+            .map(|item| to_json(what, &item?, depth + 1))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array)
     } else {
@@ -137,6 +146,29 @@ fn to_json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
             "{what}: values of type {} are not supported; nothing was changed",
             obj.get_type().name()?
         )))
+    }
+}
+
+/// Keyword arguments as JSON, each converted on its own (so an error names the keyword).
+fn keywords(context: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Map<String, Value>> {
+    let mut map = Map::new();
+    for (keyword, value) in kwargs.into_iter().flat_map(|k| k.iter()) {
+        let keyword: String = keyword.extract()?;
+        let what = format!("{context}: {keyword}");
+        let value = to_json(&what, &value, 0)?;
+        map.insert(keyword, value);
+    }
+    Ok(map)
+}
+
+/// A string argument (`name`, `image`), or `InvalidSpec` naming it.
+fn text_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    match obj.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_string()),
+        Err(_) => Err(invalid(format!(
+            "{what} must be a string, got {}; nothing was changed",
+            obj.get_type().name()?
+        ))),
     }
 }
 
@@ -173,43 +205,49 @@ fn report_to_py(py: Python<'_>, report: &impl Serialize) -> PyResult<Py<PyAny>> 
     Ok(to_py(py, &value)?.unbind())
 }
 
+/// The text of a panic, for the error that replaces it.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// A panic in the core, as the `DeployError` it must reach Python as: pyo3 would raise
+/// `PanicException`, a `BaseException` that escapes Salt's `except Exception`.
+fn panicked(context: &str, payload: &(dyn std::any::Any + Send)) -> PyErr {
+    DeployError::new_err(format!(
+        "{context}: internal error in saltext-docker-deploy ({}); this is a bug. Containers \
+         may have been left mid-redeploy: the next run recovers them",
+        panic_text(payload)
+    ))
+}
+
+/// Runs a function body, turning a panic into [`panicked`].
+fn guarded<T>(context: &str, body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => Err(panicked(context, payload.as_ref())),
+    }
+}
+
 /// Runs one core operation with the GIL released and its step lines going to `logging`, and
 /// returns its report as a dict.
 fn run_logged<R: Serialize + Send>(
     py: Python<'_>,
+    context: &str,
     operation: impl FnOnce(crate::LogSink) -> crate::Result<R> + Send,
 ) -> PyResult<Py<PyAny>> {
     let logger = StepLogger::new(py)?;
     let sink = |line: &str| logger.log(line);
-    let report = py.detach(|| operation(&sink)).map_err(to_py_err)?;
+    let outcome =
+        py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| operation(&sink))));
+    let report = match outcome {
+        Ok(result) => result.map_err(to_py_err)?,
+        Err(payload) => return Err(panicked(context, payload.as_ref())),
+    };
     report_to_py(py, &report)
-}
-
-fn parse_auth(auth: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Auth>> {
-    let Some(auth) = auth else { return Ok(None) };
-    let mut parsed = Auth::default();
-    for (key, value) in auth.iter() {
-        let key: String = key.extract()?;
-        let text: Option<String> = value.extract().map_err(|_| {
-            invalid(format!(
-                "auth: {key:?} must be a string; nothing was changed"
-            ))
-        })?;
-        match key.as_str() {
-            "username" => parsed.username = text,
-            "password" => parsed.password = text,
-            "identitytoken" | "identity_token" => parsed.identity_token = text,
-            // The registry comes from the image reference; accepted for Salt's pillar layout.
-            "serveraddress" | "email" => {}
-            _ => {
-                return Err(invalid(format!(
-                    "auth: unknown key {key:?} (known: username, password, identitytoken); \
-                     nothing was changed"
-                )))
-            }
-        }
-    }
-    Ok(Some(parsed))
 }
 
 /// Forwards the core's step lines to `logging.getLogger("saltext.docker_deploy")` at INFO.
@@ -231,329 +269,252 @@ impl StepLogger {
     }
 }
 
+/// Options that only these keywords may set (`pull(image, auth=...)`): any other is refused.
+fn only_options(context: &str, given: Map<String, Value>, allowed: &[&str]) -> PyResult<Options> {
+    if let Some(other) = given.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(format!(
+            "{context}: unknown keyword {other:?} (known: {}); nothing was changed",
+            allowed.join(", ")
+        )));
+    }
+    Options::parse(context, &given).map_err(to_py_err)
+}
+
+/// Parses everything a redeploy needs, before the first Docker call: the options from the
+/// table in [`crate::options`], every other keyword as a container setting.
+fn parse_request(
+    name: &str,
+    image: &str,
+    keywords: Map<String, Value>,
+) -> PyResult<(RedeployRequest, Option<u32>)> {
+    let (options, settings) = crate::options::split(keywords);
+    let options = Options::parse(&format!("container {name:?}"), &options).map_err(to_py_err)?;
+    let spec = ContainerSpec::from_keywords(name, &settings).map_err(to_py_err)?;
+    let image = ImageRef::parse(image).map_err(to_py_err)?;
+    let replicas = options.replicas;
+    let request = RedeployRequest::with_options(name, image, spec, options).map_err(to_py_err)?;
+    request.validate().map_err(to_py_err)?;
+    Ok((request, replicas))
+}
+
 /// Pull `image` and report whether the local tag's image ID moved.
 #[pyfunction]
-#[pyo3(signature = (image, *, auth=None))]
-fn pull(py: Python<'_>, image: &str, auth: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
-    let auth = parse_auth(auth)?;
-    run_logged(py, |sink| crate::pull_image(image, auth.as_ref(), sink))
+#[pyo3(signature = (image, **options))]
+fn pull(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    guarded("pull", || {
+        let image = text_arg("image", image)?;
+        let context = format!("image {image:?}");
+        let given = keywords(&context, options)?;
+        let parsed = only_options(&context, given, &["auth", "pull_timeout"])?;
+        run_logged(py, &context, |sink| {
+            crate::pull_image(&image, parsed.auth.as_ref(), parsed.pull_timeout, sink)
+        })
+    })
 }
 
 /// Compare container `name` with the local tag of `image`. Read only.
 #[pyfunction]
-fn image_diff(py: Python<'_>, name: &str, image: &str) -> PyResult<Py<PyAny>> {
-    run_logged(py, |_| crate::image_diff(name, image))
-}
-
-/// How a redeploy goes, beyond what is deployed.
-struct Options {
-    pull_policy: Option<PullPolicy>,
-    strategy: Strategy,
-    verification: Verification,
-    rollback: bool,
-    lock_timeout: Duration,
-    keep_images: Option<u32>,
-}
-
-fn seconds(what: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        invalid(format!(
-            "{what} must be a number of seconds >= 0, got {value}; nothing was changed"
-        ))
-    })
-}
-
-impl Options {
-    fn parse(
-        strategy: &str,
-        health_timeout: f64,
-        min_uptime: f64,
-        rollback: bool,
-        lock_timeout: f64,
-        keep_images: Option<u32>,
-    ) -> PyResult<Options> {
-        Ok(Options {
-            pull_policy: None,
-            strategy: Strategy::parse(strategy).map_err(to_py_err)?,
-            verification: Verification {
-                health_timeout: seconds("health_timeout", health_timeout)?,
-                min_uptime: seconds("min_uptime", min_uptime)?,
-            },
-            rollback,
-            lock_timeout: seconds("lock_timeout", lock_timeout)?,
-            keep_images,
+fn image_diff(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    image: &Bound<'_, PyAny>,
+) -> PyResult<Py<PyAny>> {
+    guarded("image_diff", || {
+        let (name, image) = (text_arg("name", name)?, text_arg("image", image)?);
+        run_logged(py, &format!("container {name:?}"), |_| {
+            crate::image_diff(&name, &image)
         })
-    }
-}
-
-/// Parses everything a redeploy needs, before the first Docker call.
-fn parse_request(
-    name: &str,
-    image: &str,
-    pull: bool,
-    force: bool,
-    auth: Option<&Bound<'_, PyDict>>,
-    spec: Option<&Bound<'_, PyDict>>,
-    options: Options,
-) -> PyResult<RedeployRequest> {
-    let mut keywords = Map::new();
-    for (keyword, value) in spec.into_iter().flat_map(|spec| spec.iter()) {
-        let keyword: String = keyword.extract()?;
-        let what = format!("container {name:?}: {keyword}");
-        keywords.insert(keyword, to_json(&what, &value)?);
-    }
-    let parsed_spec = ContainerSpec::from_keywords(name, &keywords).map_err(to_py_err)?;
-    let image = ImageRef::parse(image).map_err(to_py_err)?;
-    let mut request = RedeployRequest::new(name, image, parsed_spec, pull, parse_auth(auth)?)
-        .map_err(to_py_err)?;
-    request.force = force;
-    if let (true, Some(policy)) = (pull, options.pull_policy) {
-        request.pull_policy = policy;
-    }
-    request.strategy = options.strategy;
-    request.verification = options.verification;
-    request.rollback = options.rollback;
-    request.lock_timeout = options.lock_timeout;
-    request.keep_images = options.keep_images;
-    Ok(request)
+    })
 }
 
 /// Pull, compare and, only when the image ID or the declared spec differs, replace the
 /// container, health-gated, rolling back when the new one fails. With `replicas=N`, keep
-/// `name-1` .. `name-N` so, one at a time.
+/// `name-1` .. `name-N` so, one at a time. Options are those of [`crate::options`]; every other
+/// keyword is a container setting.
 #[pyfunction]
-#[pyo3(signature = (
-    name, image, *, pull=true, pull_policy=None, force=false, auth=None,
-    strategy="create-first", health_timeout=60.0, min_uptime=2.0, rollback=true,
-    lock_timeout=300.0, keep_images=None, replicas=None, **spec
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (name, image, **kwargs))]
 fn redeploy(
     py: Python<'_>,
-    name: &str,
-    image: &str,
-    pull: bool,
-    pull_policy: Option<&str>,
-    force: bool,
-    auth: Option<&Bound<'_, PyDict>>,
-    strategy: &str,
-    health_timeout: f64,
-    min_uptime: f64,
-    rollback: bool,
-    lock_timeout: f64,
-    keep_images: Option<u32>,
-    replicas: Option<u32>,
-    spec: Option<&Bound<'_, PyDict>>,
+    name: &Bound<'_, PyAny>,
+    image: &Bound<'_, PyAny>,
+    kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let mut options = Options::parse(
-        strategy,
-        health_timeout,
-        min_uptime,
-        rollback,
-        lock_timeout,
-        keep_images,
-    )?;
-    options.pull_policy = pull_policy
-        .map(PullPolicy::parse)
-        .transpose()
-        .map_err(to_py_err)?;
-    let request = parse_request(name, image, pull, force, auth, spec, options)?;
-    match replicas {
-        Some(count) => run_logged(py, |sink| crate::redeploy_replicas(&request, count, sink)),
-        None => run_logged(py, |sink| crate::redeploy_container(&request, sink)),
-    }
+    guarded("redeploy", || {
+        let (name, image) = (text_arg("name", name)?, text_arg("image", image)?);
+        let context = format!("container {name:?}");
+        let (request, replicas) = parse_request(&name, &image, keywords(&context, kwargs)?)?;
+        match replicas {
+            Some(count) => run_logged(py, &context, |sink| {
+                crate::redeploy_replicas(&request, count, sink)
+            }),
+            None => run_logged(py, &context, |sink| {
+                crate::redeploy_container(&request, sink)
+            }),
+        }
+    })
 }
 
-/// The keys of a group entry that are options, not container settings.
-const GROUP_OPTIONS: &[&str] = &[
-    "name",
-    "image",
-    "pull",
-    "pull_policy",
-    "force",
-    "auth",
-    "strategy",
-    "health_timeout",
-    "min_uptime",
-    "rollback",
-    "lock_timeout",
-    "keep_images",
-];
-
 /// One entry of `redeploy_group`: `{name, image, ...options, ...settings}`.
-fn group_request(entry: &Bound<'_, PyAny>) -> PyResult<RedeployRequest> {
+fn group_request(index: usize, entry: &Bound<'_, PyAny>) -> PyResult<RedeployRequest> {
     let entry = entry.cast::<PyDict>().map_err(|_| {
-        invalid(
-            "containers: every entry must be a dict with name and image; nothing was changed"
-                .into(),
-        )
+        invalid(format!(
+            "containers: entry {} is not a dict with name and image; nothing was changed",
+            index + 1
+        ))
     })?;
-    let get = |key: &str| entry.get_item(key);
-    let name: String = match get("name")? {
-        Some(v) => v.extract()?,
-        None => {
-            return Err(invalid(
-                "containers: an entry has no name; nothing was changed".into(),
-            ))
+    let field = |key: &str| -> PyResult<String> {
+        match entry.get_item(key)? {
+            Some(v) => text_arg(&format!("containers: entry {}: {key}", index + 1), &v),
+            None => Err(invalid(format!(
+                "containers: entry {} has no {key}; nothing was changed",
+                index + 1
+            ))),
         }
     };
-    let image: String = match get("image")? {
-        Some(v) => v.extract()?,
-        None => {
-            return Err(invalid(format!(
-                "container {name:?}: no image; nothing was changed"
-            )))
-        }
-    };
-    let spec = PyDict::new(entry.py());
-    for (key, value) in entry.iter() {
-        let key: String = key.extract()?;
-        if key == "replicas" {
-            return Err(invalid(format!(
-                "container {name:?}: replicas is not supported inside a group; nothing was changed"
-            )));
-        }
-        if !GROUP_OPTIONS.contains(&key.as_str()) {
-            spec.set_item(key, value)?;
-        }
+    let (name, image) = (field("name")?, field("image")?);
+    let context = format!("container {name:?}");
+    let mut given = keywords(&context, Some(entry))?;
+    given.remove("name");
+    given.remove("image");
+    if given.get("replicas").is_some_and(|v| !v.is_null()) {
+        return Err(invalid(format!(
+            "{context}: replicas is not supported inside a group; nothing was changed"
+        )));
     }
-    let option = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-        Ok(get(key)?.filter(|v| !v.is_none()))
-    };
-    let number = |key: &str, default: f64| -> PyResult<f64> {
-        option(key)?.map_or(Ok(default), |v| v.extract())
-    };
-    let text = |key: &str, default: &str| -> PyResult<String> {
-        option(key)?.map_or(Ok(default.to_string()), |v| v.extract())
-    };
-    let flag = |key: &str, default: bool| -> PyResult<bool> {
-        option(key)?.map_or(Ok(default), |v| v.extract())
-    };
-    let mut options = Options::parse(
-        &text("strategy", "create-first")?,
-        number("health_timeout", 60.0)?,
-        number("min_uptime", 2.0)?,
-        flag("rollback", true)?,
-        number("lock_timeout", 300.0)?,
-        option("keep_images")?.map(|v| v.extract()).transpose()?,
-    )?;
-    options.pull_policy = option("pull_policy")?
-        .map(|v| v.extract::<String>())
-        .transpose()?
-        .map(|p| PullPolicy::parse(&p))
-        .transpose()
-        .map_err(to_py_err)?;
-    let auth = option("auth")?;
-    let auth = auth
-        .as_ref()
-        .map(|a| a.cast::<PyDict>())
-        .transpose()
-        .map_err(|_| {
-            invalid(format!(
-                "container {name:?}: auth must be a dict; nothing was changed"
-            ))
-        })?;
-    parse_request(
-        &name,
-        &image,
-        flag("pull", true)?,
-        flag("force", false)?,
-        auth,
-        Some(&spec),
-        options,
-    )
+    parse_request(&name, &image, given).map(|(request, _)| request)
 }
 
 /// Redeploy several containers at once (up to `concurrency` in flight), each verified and
 /// rolled back on its own. Returns one entry per container, in order:
 /// `{name, report, error, message}`.
 #[pyfunction]
-#[pyo3(signature = (containers, *, concurrency=4))]
+#[pyo3(signature = (containers, *, concurrency=None))]
 fn redeploy_group(
     py: Python<'_>,
-    containers: &Bound<'_, PyList>,
-    concurrency: usize,
+    containers: &Bound<'_, PyAny>,
+    concurrency: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let requests = containers
-        .iter()
-        .map(|entry| group_request(&entry))
-        .collect::<PyResult<Vec<_>>>()?;
-    run_logged(py, |sink| {
-        crate::redeploy_group(&requests, concurrency, sink)
+    guarded("redeploy_group", || {
+        let entries = containers.cast::<PyList>().map_err(|_| {
+            invalid("containers must be a list of dicts; nothing was changed".into())
+        })?;
+        let concurrency = match concurrency {
+            None => 4,
+            Some(value) => {
+                let value = to_json("concurrency", value, 0)?;
+                let bad = crate::options::Bad { context: "group" };
+                bad.whole("concurrency", &value, crate::options::CONCURRENCY)
+                    .map_err(to_py_err)? as usize
+            }
+        };
+        let requests = entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| group_request(index, &entry))
+            .collect::<PyResult<Vec<_>>>()?;
+        run_logged(py, "group", |sink| {
+            crate::redeploy_group(&requests, concurrency, sink)
+        })
     })
 }
 
 /// Go back to the image that ran under `name` before its last redeploy, verified.
 #[pyfunction]
-#[pyo3(signature = (
-    name, *, strategy="create-first", health_timeout=60.0, min_uptime=2.0, lock_timeout=300.0
-))]
+#[pyo3(signature = (name, **options))]
 fn rollback(
     py: Python<'_>,
-    name: &str,
-    strategy: &str,
-    health_timeout: f64,
-    min_uptime: f64,
-    lock_timeout: f64,
+    name: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let parsed = Options::parse(
-        strategy,
-        health_timeout,
-        min_uptime,
-        true,
-        lock_timeout,
-        None,
-    )?;
-    let options = RollbackOptions {
-        strategy: parsed.strategy,
-        verification: parsed.verification,
-        lock_timeout: parsed.lock_timeout,
-    };
-    run_logged(py, |sink| crate::rollback_container(name, options, sink))
+    guarded("rollback", || {
+        let name = text_arg("name", name)?;
+        let context = format!("container {name:?}");
+        let allowed = ["strategy", "health_timeout", "min_uptime", "lock_timeout"];
+        let parsed = only_options(&context, keywords(&context, options)?, &allowed)?;
+        let options = RollbackOptions {
+            strategy: parsed.strategy,
+            verification: Verification {
+                health_timeout: parsed.health_timeout,
+                min_uptime: parsed.min_uptime,
+            },
+            lock_timeout: parsed.lock_timeout,
+        };
+        run_logged(py, &context, |sink| {
+            crate::rollback_container(&name, options, sink)
+        })
+    })
 }
 
 /// What `redeploy` would do, read only: no pull, no container created, started or stopped.
+/// Takes `redeploy`'s arguments (`image_id`: the image the tag is about to point at).
 #[pyfunction]
-#[pyo3(signature = (
-    name, image, *, image_id=None, force=false, strategy="create-first", replicas=None, **spec
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (name, image, *, image_id=None, **kwargs))]
 fn preview(
     py: Python<'_>,
-    name: &str,
-    image: &str,
-    image_id: Option<String>,
-    force: bool,
-    strategy: &str,
-    replicas: Option<u32>,
-    spec: Option<&Bound<'_, PyDict>>,
+    name: &Bound<'_, PyAny>,
+    image: &Bound<'_, PyAny>,
+    image_id: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let options = Options::parse(strategy, 60.0, 2.0, true, 300.0, None)?;
-    let request = parse_request(name, image, false, force, None, spec, options)?;
-    let assume = image_id.as_deref();
-    match replicas {
-        Some(count) => run_logged(py, |sink| {
-            crate::preview_replicas(&request, count, assume, sink)
-        }),
-        None => run_logged(py, |sink| {
-            request.validate()?;
-            crate::preview_redeploy(&request, assume, sink)
-        }),
-    }
+    guarded("preview", || {
+        let (name, image) = (text_arg("name", name)?, text_arg("image", image)?);
+        let assume = match image_id.filter(|v| !v.is_none()) {
+            Some(id) => Some(text_arg("image_id", id)?),
+            None => None,
+        };
+        let context = format!("container {name:?}");
+        let (request, replicas) = parse_request(&name, &image, keywords(&context, kwargs)?)?;
+        let assume = assume.as_deref();
+        match replicas {
+            Some(count) => run_logged(py, &context, |sink| {
+                crate::preview_replicas(&request, count, assume, sink)
+            }),
+            None => run_logged(py, &context, |sink| {
+                crate::preview_redeploy(&request, assume, sink)
+            }),
+        }
+    })
 }
 
 /// Ask the registry, without pulling, whether a pull would change the local tag.
 #[pyfunction]
-#[pyo3(signature = (image, *, auth=None))]
-fn check(py: Python<'_>, image: &str, auth: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
-    let auth = parse_auth(auth)?;
-    run_logged(py, |sink| crate::check_image(image, auth.as_ref(), sink))
+#[pyo3(signature = (image, **options))]
+fn check(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    guarded("check", || {
+        let image = text_arg("image", image)?;
+        let context = format!("image {image:?}");
+        let parsed = only_options(&context, keywords(&context, options)?, &["auth"])?;
+        run_logged(py, &context, |sink| {
+            crate::check_image(&image, parsed.auth.as_ref(), sink)
+        })
+    })
 }
 
-/// Stop and remove the container `name`, if there is one.
+/// Stop and remove the container `name` (and what an interrupted redeploy of it left), if
+/// there is one, under its lock.
 #[pyfunction]
-fn remove(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-    run_logged(py, |sink| crate::remove_container(name, sink))
+#[pyo3(signature = (name, **options))]
+fn remove(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    guarded("remove", || {
+        let name = text_arg("name", name)?;
+        let context = format!("container {name:?}");
+        let parsed = only_options(&context, keywords(&context, options)?, &["lock_timeout"])?;
+        run_logged(py, &context, |sink| {
+            crate::remove_container(&name, parsed.lock_timeout, sink)
+        })
+    })
 }
 
 #[pymodule]
@@ -578,5 +539,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STRATEGIES", crate::converge::Strategy::NAMES.to_vec())?;
     m.add("PULL_POLICIES", PullPolicy::NAMES.to_vec())?;
     m.add("SPEC_KEYWORDS", crate::spec::KEYWORDS.to_vec())?;
+    m.add("OPTIONS", crate::options::NAMES.to_vec())?;
     Ok(())
 }

@@ -14,27 +14,30 @@ use bollard::models::NetworkConnectRequest;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, InspectNetworkOptions, ListContainersOptions, ListImagesOptions,
-    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions,
-    StopContainerOptions, WaitContainerOptions,
+    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions,
+    RenameContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::converge::{
-    converge, recover, Converged, Engine, FailKind, Failed, Fault, Recovery, Scene, Settings, Slot,
-    Strategy,
-};
 use crate::check::{check_against, LocalImage};
-use crate::diff::{observe, observe_summary};
+use crate::converge::{
+    converge, recover, Converged, Engine, FailKind, Failed, Fault, Recovery, Removal, Scene,
+    Settings, Slot, Strategy, BACKUP_SUFFIX, TEMPORARY_SUFFIX,
+};
+use crate::diff::{observe_summary, observe_vetted, provenance, vet, Provenance};
 use crate::engine::{inspect_container, inspect_image, Step, Steps};
 use crate::error::{EngineFault, Error, Result};
 use crate::lock;
-use crate::plan::{plan, short_id, spec_diff, Action, Desired, Observed, Plan, Reason};
+use crate::options::Options;
+use crate::plan::{
+    plan, short_id, spec_diff, Action, Desired, Observed, Plan, Reason, VolumeMount,
+};
 use crate::pull::{refresh, Auth, PullPolicy, PullReport, Refreshed};
 use crate::reference::ImageRef;
 use crate::spec::{
-    ContainerSpec, LABEL_DIGEST, LABEL_IMAGE, LABEL_NAME, LABEL_PREVIOUS_CONTAINER,
+    ContainerSpec, LABEL_DIGEST, LABEL_IMAGE, LABEL_IMAGE_ID, LABEL_NAME, LABEL_PREVIOUS_CONTAINER,
     LABEL_PREVIOUS_IMAGE, LABEL_REPLICA_OF, LABEL_ROLE, LABEL_SPEC,
 };
 
@@ -74,6 +77,10 @@ pub struct RedeployRequest {
     pub lock_timeout: Duration,
     /// After a success, remove images of the repository beyond the newest N (never one in use).
     pub keep_images: Option<u32>,
+    /// Give the new container fresh anonymous volumes; by default it takes over the old one's.
+    pub renew_anonymous_volumes: bool,
+    /// The longest a pull may take.
+    pub pull_timeout: Duration,
     /// Deploy this image ID rather than the tag's (`rollback`, replicas after one pull).
     pub image_id: Option<String>,
     /// With `image_id`: the manifest digest it was pulled under (`repo@sha256:...`), recorded
@@ -93,23 +100,43 @@ impl RedeployRequest {
         pull: bool,
         auth: Option<Auth>,
     ) -> Result<Self> {
-        validate_container_name(name)?;
-        Ok(RedeployRequest {
-            name: name.to_string(),
-            image,
-            spec,
+        let options = Options {
             pull_policy: if pull {
                 PullPolicy::IfChanged
             } else {
                 PullPolicy::Never
             },
             auth,
-            force: false,
-            strategy: Strategy::default(),
-            rollback: true,
-            verification: Verification::default(),
-            lock_timeout: Duration::from_secs(300),
-            keep_images: None,
+            ..Options::default()
+        };
+        Self::with_options(name, image, spec, options)
+    }
+
+    /// The request for `name` with the given options (`options.replicas` is the caller's).
+    pub fn with_options(
+        name: &str,
+        image: ImageRef,
+        spec: ContainerSpec,
+        options: Options,
+    ) -> Result<Self> {
+        validate_container_name(name)?;
+        Ok(RedeployRequest {
+            name: name.to_string(),
+            image,
+            spec,
+            pull_policy: options.pull_policy,
+            auth: options.auth,
+            force: options.force,
+            strategy: options.strategy,
+            rollback: options.rollback,
+            verification: Verification {
+                health_timeout: options.health_timeout,
+                min_uptime: options.min_uptime,
+            },
+            lock_timeout: options.lock_timeout,
+            keep_images: options.keep_images,
+            renew_anonymous_volumes: options.renew_anonymous_volumes,
+            pull_timeout: options.pull_timeout,
             image_id: None,
             image_digest: None,
             replica_of: None,
@@ -140,20 +167,44 @@ impl RedeployRequest {
     }
 }
 
-/// The Engine's rule for container names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, checked before any call.
+/// Container names are used as lock file names too: bounded so that one always fits.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// The Engine's rule for container names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, and ours: at most
+/// [`MAX_NAME_LEN`] characters, and not one of the helper names a redeploy uses for another
+/// container (`<name>.deploy-new`, `<name>.deploy-old`). Checked before any call.
 pub fn validate_container_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidSpec(format!(
-            "container name {name:?} is invalid: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]+; \
-             nothing was changed"
-        )))
+    if !ok {
+        // Never the whole of a long input in a message.
+        let shown: String = name.chars().take(64).collect();
+        let more = if shown.len() < name.len() { "..." } else { "" };
+        return Err(Error::InvalidSpec(format!(
+            "container name {shown:?}{more} is invalid: it must match \
+             [a-zA-Z0-9][a-zA-Z0-9_.-]+; nothing was changed"
+        )));
     }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidSpec(format!(
+            "container name {:?}... is invalid: it is longer than {MAX_NAME_LEN} characters; \
+             nothing was changed",
+            &name[..32]
+        )));
+    }
+    if let Some(suffix) = [TEMPORARY_SUFFIX, BACKUP_SUFFIX]
+        .into_iter()
+        .find(|suffix| name.ends_with(suffix))
+    {
+        return Err(Error::InvalidSpec(format!(
+            "container name {name:?} is invalid: names ending in {suffix:?} are the helper names \
+             of a redeploy of {:?}; nothing was changed",
+            &name[..name.len() - suffix.len()]
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,7 +289,8 @@ pub async fn redeploy(
     steps: &mut Steps<'_>,
 ) -> Result<RedeployReport> {
     request.validate()?;
-    let early = lock::try_acquire(&request.name)?.map(|held| (held, None));
+    let early =
+        lock::try_acquire(lock::Subject::Container(&request.name))?.map(|held| (held, None));
     redeploy_from(docker, request, early, steps).await
 }
 
@@ -267,7 +319,7 @@ pub(crate) async fn redeploy_from(
     let refreshed = refresh_for(docker, request, steps).await?;
     let pulled = refreshed.report;
     let started = Instant::now();
-    let held = lock::acquire(name, request.lock_timeout).await?;
+    let held = lock::acquire(lock::Subject::Container(name), request.lock_timeout).await?;
     if held.waited > Duration::from_millis(100) {
         steps.record(
             "lock",
@@ -315,15 +367,20 @@ pub(crate) async fn redeploy_from(
         pause: PausePoint::from_env(),
         prefetched: Some(scene),
         started: HashSet::new(),
+        renewed: Vec::new(),
+        kept_volumes: Vec::new(),
     };
     let result = converge(&mut engine, name, &desired, settings).await;
+    let kept_volumes = std::mem::take(&mut engine.kept_volumes);
     let steps = engine.steps;
     match result {
         Ok(done) => {
             let mut removed_images = Vec::new();
             let mut warnings = done.warnings.clone();
+            warnings.extend(kept_volumes);
             if let Some(keep) = request.keep_images {
-                let (removed, failed) = prune_images(docker, image, keep, steps).await;
+                let (removed, failed) =
+                    prune_images(docker, image, keep, &HashSet::new(), steps).await;
                 removed_images = removed;
                 warnings.extend(failed);
             }
@@ -367,7 +424,12 @@ async fn settled(
     let recorded = scene
         .as_ref()
         .and_then(|s| s.primary.as_ref())
-        .and_then(|c| Some(LocalImage::recorded_on(c.image_id.clone(), c.digest.clone()?)));
+        .and_then(|c| {
+            Some(LocalImage::recorded_on(
+                c.image_id.clone(),
+                c.digest.clone()?,
+            ))
+        });
     let image = async {
         let local = async {
             let found = inspect_image(docker, &request.image.local_name(), &untouched).await?;
@@ -426,7 +488,8 @@ async fn settled(
     let mut warnings = Vec::new();
     let mut removed_images = Vec::new();
     if let Some(keep) = request.keep_images {
-        let (removed, failed) = prune_images(docker, &request.image, keep, steps).await;
+        let (removed, failed) =
+            prune_images(docker, &request.image, keep, &HashSet::new(), steps).await;
         removed_images = removed;
         warnings = failed;
     }
@@ -461,7 +524,10 @@ pub(crate) async fn snapshot(
 ) -> Result<HashMap<String, Scene>> {
     // One regex for all names, compiled once by the Engine: `^/(a|b)(\.deploy-(new|old))?$`.
     // Names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (validated), so '.' is the one regex character.
-    let names: Vec<String> = requests.iter().map(|r| r.name.replace('.', r"\.")).collect();
+    let names: Vec<String> = requests
+        .iter()
+        .map(|r| r.name.replace('.', r"\."))
+        .collect();
     let pattern = format!(r"^/({})(\.deploy-(new|old))?$", names.join("|"));
     let containers = docker
         .list_containers(Some(ListContainersOptions {
@@ -473,16 +539,16 @@ pub(crate) async fn snapshot(
         .map_err(|e| {
             EngineFault::from(e).into_error("reading the group's containers", "nothing was changed")
         })?;
-    let by_name: HashMap<&str, Observed> = containers
-        .iter()
-        .flat_map(|c| {
-            let observed = observe_summary(c);
-            c.names
-                .iter()
-                .flatten()
-                .map(move |n| (n.trim_start_matches('/'), observed.clone()))
-        })
-        .collect();
+    let mut by_name: HashMap<&str, Observed> = HashMap::new();
+    for c in &containers {
+        let mut observed = observe_summary(c);
+        if provenance(c.labels.as_ref(), &observed.image_id) == Provenance::Unproven {
+            vet(docker, &mut observed, "nothing was changed").await?;
+        }
+        for n in c.names.iter().flatten() {
+            by_name.insert(n.trim_start_matches('/'), observed.clone());
+        }
+    }
     let observed = |name: &str| by_name.get(name).cloned();
     Ok(requests
         .iter()
@@ -513,18 +579,54 @@ const PULLS_AT_ONCE: usize = 4;
 ///    touched: on an Engine busy starting and stopping containers a pull takes a second or
 ///    more, on an idle one tens of ms (BENCHMARKS.md, S3).
 /// 3. The redeploys of the image IDs pulled, `concurrency` at a time.
+///
+/// Images are pruned (`keep_images`) once every entry is done, and never one that an entry of
+/// the group deploys: one entry's pruning must not delete the image the next one is about to
+/// create its container from.
 pub async fn redeploy_group(
     docker: &Docker,
     requests: &[RedeployRequest],
     concurrency: usize,
     log: crate::engine::LogSink<'_>,
 ) -> Vec<Result<RedeployReport>> {
+    let unpruned: Vec<RedeployRequest> = requests
+        .iter()
+        .map(|r| RedeployRequest {
+            keep_images: None,
+            ..r.clone()
+        })
+        .collect();
+    let outcomes = redeploy_each(docker, &unpruned, concurrency, log).await;
+    let declared: HashSet<String> = outcomes.iter().filter_map(|(id, _)| id.clone()).collect();
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (request, (_, mut result)) in requests.iter().zip(outcomes) {
+        if let (Some(keep), Ok(report)) = (request.keep_images, &mut result) {
+            let mut steps = Steps::new(request.name.clone(), log);
+            let (removed, warnings) =
+                prune_images(docker, &request.image, keep, &declared, &mut steps).await;
+            report.removed_images = removed;
+            report.warnings.extend(warnings);
+            report.steps.extend(steps.done);
+        }
+        results.push(result);
+    }
+    results
+}
+
+/// The three phases of [`redeploy_group`]; each result with the image ID the entry deploys
+/// (when it got as far as knowing it).
+async fn redeploy_each(
+    docker: &Docker,
+    requests: &[RedeployRequest],
+    concurrency: usize,
+    log: crate::engine::LogSink<'_>,
+) -> Vec<(Option<String>, Result<RedeployReport>)> {
     use futures_util::stream::{self, StreamExt};
     let concurrency = concurrency.max(1);
 
     let held: Vec<Option<lock::HostLock>> = requests
         .iter()
-        .map(|r| lock::try_acquire(&r.name).unwrap_or(None))
+        .map(|r| lock::try_acquire(lock::Subject::Container(&r.name)).unwrap_or(None))
         .collect();
     let locked: Vec<&RedeployRequest> = requests
         .iter()
@@ -571,7 +673,10 @@ pub async fn redeploy_group(
     stream::iter(requests.iter().zip(first))
         .map(|(request, (mut steps, stage))| async move {
             let refreshed = match stage {
-                Stage::Done(result) => return *result,
+                Stage::Done(result) => {
+                    let image_id = (*result).as_ref().ok().map(|r| r.image_id.clone());
+                    return (image_id, *result);
+                }
                 Stage::Refreshed(refreshed) => refreshed,
             };
             // The image ID pulled is the one deployed, as for replicas.
@@ -585,10 +690,15 @@ pub async fn redeploy_group(
                 pinned.image_id = refreshed.image_id;
             }
             let result = redeploy_from(docker, &pinned, None, &mut steps).await;
-            result.map(|mut report| {
+            let result = result.map(|mut report| {
                 report.pull = report.pull.or(refreshed.report);
                 report
-            })
+            });
+            let image_id = match &result {
+                Ok(report) => Some(report.image_id.clone()),
+                Err(_) => pinned.image_id,
+            };
+            (image_id, result)
         })
         .buffered(concurrency)
         .collect()
@@ -609,6 +719,7 @@ async fn refresh_for(
         &request.image,
         request.auth.as_ref(),
         request.pull_policy,
+        request.pull_timeout,
         steps,
     )
     .await
@@ -820,16 +931,21 @@ pub async fn preview(
 
 /// What exists under the three names a redeploy of `name` uses, read at once.
 pub(crate) async fn read_scene(docker: &Docker, name: &str, untouched: &str) -> Result<Scene> {
-    let (temporary, backup) = (Slot::Temporary.name_for(name), Slot::Backup.name_for(name));
+    let read = |slot: Slot| async move {
+        match inspect_container(docker, &slot.name_for(name), untouched).await? {
+            Some(found) => observe_vetted(docker, &found, untouched).await.map(Some),
+            None => Ok(None),
+        }
+    };
     let (primary, temporary, backup) = tokio::join!(
-        inspect_container(docker, name, untouched),
-        inspect_container(docker, &temporary, untouched),
-        inspect_container(docker, &backup, untouched),
+        read(Slot::Primary),
+        read(Slot::Temporary),
+        read(Slot::Backup)
     );
     Ok(Scene {
-        primary: primary?.as_ref().map(observe),
-        temporary: temporary?.as_ref().map(observe),
-        backup: backup?.as_ref().map(observe),
+        primary: primary?,
+        temporary: temporary?,
+        backup: backup?,
     })
 }
 
@@ -905,55 +1021,124 @@ pub struct RemoveReport {
     pub removed: bool,
     pub container_id: Option<String>,
     pub image_id: Option<String>,
+    /// Helper containers an interrupted or `rollback=False` redeploy left (`<name>.deploy-new`,
+    /// `<name>.deploy-old`) that were removed too.
+    pub helpers_removed: Vec<String>,
+    /// What was left on purpose (a foreign container under a helper name).
+    pub warnings: Vec<String>,
 }
 
-/// Stops (gracefully, with the container's own stop timeout) and removes the container `name`.
-pub async fn remove(docker: &Docker, name: &str, steps: &mut Steps<'_>) -> Result<RemoveReport> {
-    let untouched = format!("container {name:?} was left as it was");
-    let Some(found) = inspect_container(docker, name, &untouched).await? else {
-        return Ok(RemoveReport {
-            name: name.to_string(),
-            removed: false,
-            container_id: None,
-            image_id: None,
-        });
-    };
-    let id = found.id.clone().unwrap_or_default();
+/// Stops (outwaiting its own stop timeout) and removes the container `name`, under its lock,
+/// and the helper containers a redeploy of it left behind; a helper name held by a container
+/// this tool did not create for `name` is left alone, with a warning. Volumes are kept.
+pub async fn remove(
+    docker: &Docker,
+    name: &str,
+    lock_timeout: Duration,
+    steps: &mut Steps<'_>,
+) -> Result<RemoveReport> {
     let started = Instant::now();
-    let fail = |e: bollard::errors::Error| {
-        EngineFault::from(e).into_error(
-            &format!("container {name:?}: could not be removed"),
-            &untouched,
-        )
+    let held = lock::acquire(lock::Subject::Container(name), lock_timeout).await?;
+    if held.waited > Duration::from_millis(100) {
+        steps.record(
+            "lock",
+            started,
+            format!("waited for another run on {name:?}"),
+        );
+    }
+    let untouched = format!("container {name:?} was left as it was");
+    let scene = read_scene(docker, name, &untouched).await?;
+    let mut report = RemoveReport {
+        name: name.to_string(),
+        removed: false,
+        container_id: scene.primary.as_ref().map(|c| c.id.clone()),
+        image_id: scene.primary.as_ref().map(|c| c.image_id.clone()),
+        helpers_removed: Vec::new(),
+        warnings: Vec::new(),
     };
-    if found
-        .state
-        .as_ref()
-        .and_then(|s| s.running)
-        .unwrap_or(false)
-    {
-        docker
-            .stop_container(&id, None::<StopContainerOptions>)
+    let linked = |helper: &Observed| {
+        [&scene.primary, &scene.temporary]
+            .into_iter()
+            .flatten()
+            .any(|c| c.previous_container.as_deref() == Some(helper.id.as_str()))
+    };
+    for (slot, helper) in [
+        (Slot::Temporary, &scene.temporary),
+        (Slot::Backup, &scene.backup),
+    ] {
+        let Some(helper) = helper else { continue };
+        let helper_name = slot.name_for(name);
+        if helper.owner.as_deref() == Some(name) || linked(helper) {
+            remove_one(docker, &helper_name, helper, steps).await?;
+            report.helpers_removed.push(helper_name);
+        } else {
+            report.warnings.push(format!(
+                "{helper_name:?} ({}) was left: this tool did not create it for {name:?}",
+                short_id(&helper.id)
+            ));
+        }
+    }
+    if let Some(primary) = &scene.primary {
+        remove_one(docker, name, primary, steps).await?;
+        report.removed = true;
+    }
+    Ok(report)
+}
+
+/// Stops and removes one container (its volumes stay).
+async fn remove_one(
+    docker: &Docker,
+    name: &str,
+    found: &Observed,
+    steps: &mut Steps<'_>,
+) -> Result<()> {
+    let started = Instant::now();
+    let untouched = format!("container {name:?} was left as it was");
+    let fail = |e: bollard::errors::Error| {
+        let timed_out = matches!(e, bollard::errors::Error::RequestTimeoutError);
+        let fault = EngineFault::from(e);
+        if timed_out {
+            Error::Docker(format!(
+                "container {name:?}: it did not stop in time ({}); {untouched} (the Engine may \
+                 still be stopping it: run again)",
+                fault.message()
+            ))
+        } else {
+            fault.into_error(
+                &format!("container {name:?}: could not be removed"),
+                &untouched,
+            )
+        }
+    };
+    if crate::converge::is_running(found) {
+        // Read again: a listing or a vetted observation may lack the stop timeout.
+        let grace = inspect_container(docker, &found.id, &untouched)
+            .await?
+            .and_then(|i| i.config)
+            .and_then(|c| c.stop_timeout);
+        stop_container(docker, &found.id, grace)
             .await
             .map_err(fail)?;
     }
-    docker
+    match docker
         .remove_container(
-            &id,
+            &found.id,
             Some(RemoveContainerOptions {
                 force: true,
                 ..Default::default()
             }),
         )
         .await
-        .map_err(fail)?;
-    steps.record("remove", started, format!("{} removed", short_id(&id)));
-    Ok(RemoveReport {
-        name: name.to_string(),
-        removed: true,
-        container_id: Some(id),
-        image_id: found.image,
-    })
+    {
+        Err(e) if status_of(&e) != Some(404) => return Err(fail(e)),
+        _ => {}
+    }
+    steps.record(
+        "remove",
+        started,
+        format!("{name} {} removed", short_id(&found.id)),
+    );
+    Ok(())
 }
 
 struct Outcome {
@@ -999,6 +1184,10 @@ fn changes(
             if let Some(current) = current {
                 for (setting, (old, new)) in spec_diff(current.declared_spec.as_deref(), spec_json)
                 {
+                    let (old, new) = match setting.as_str() {
+                        "environment" => masked_environment(&old, &new),
+                        _ => (old, new),
+                    };
                     changes.insert(setting, old_new(old, new));
                 }
                 if current.declared_spec.is_none() {
@@ -1008,6 +1197,35 @@ fn changes(
         }
     }
     changes
+}
+
+/// `environment` values are often secrets, and `changes` go to Salt's job cache and returners:
+/// the keys are shown, each value only as whether it changed.
+fn masked_environment(old: &Value, new: &Value) -> (Value, Value) {
+    let empty = Map::new();
+    let (old_map, new_map) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mask = |this: &Map<String, Value>, other: &Map<String, Value>| -> Value {
+        if this.is_empty() {
+            return Value::Null;
+        }
+        let masked = this
+            .iter()
+            .map(|(key, value)| {
+                let changed = other.get(key).is_some_and(|o| o != value);
+                let shown = if changed {
+                    "<hidden, changed>"
+                } else {
+                    "<hidden>"
+                };
+                (key.clone(), Value::String(shown.into()))
+            })
+            .collect();
+        Value::Object(masked)
+    };
+    (mask(old_map, new_map), mask(new_map, old_map))
 }
 
 /// The Docker Engine as [`converge`] drives it.
@@ -1026,6 +1244,10 @@ struct DockerEngine<'a, 's> {
     prefetched: Option<Scene>,
     /// The containers this run started (the Engine reset their restart counts).
     started: HashSet<String>,
+    /// With `renew_anonymous_volumes`: the previous container's volumes, removed with it.
+    renewed: Vec<String>,
+    /// Warnings about volumes left behind on purpose (data is never deleted unasked).
+    kept_volumes: Vec<String>,
 }
 
 fn fault(err: bollard::errors::Error) -> Fault {
@@ -1038,6 +1260,30 @@ fn fault(err: bollard::errors::Error) -> Fault {
     }
 }
 
+/// Stops a container, outwaiting its own stop timeout (`grace`, the Engine's 10 s when unset):
+/// a slow stop must not be reported as a failure, or as an Engine that cannot be reached,
+/// while the Engine goes on stopping it. Already stopped is stopped.
+async fn stop_container(
+    docker: &Docker,
+    id: &str,
+    grace: Option<i64>,
+) -> std::result::Result<(), bollard::errors::Error> {
+    // A container this tool did not create may declare any stop timeout: bounded here.
+    let grace = grace
+        .unwrap_or(10)
+        .clamp(0, crate::spec::MAX_SHUTDOWN_TIMEOUT_S) as u64;
+    let patience = docker.timeout() + Duration::from_secs(grace);
+    match docker
+        .clone()
+        .with_timeout(patience)
+        .stop_container(id, None::<StopContainerOptions>)
+        .await
+    {
+        Err(e) if status_of(&e) != Some(304) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a fault is the Engine saying "already so" (304) or "no such container" (404).
 fn status_of(err: &bollard::errors::Error) -> Option<u16> {
     match err {
@@ -1047,31 +1293,96 @@ fn status_of(err: &bollard::errors::Error) -> Option<u16> {
 }
 
 impl DockerEngine<'_, '_> {
-    fn create_body(&self, as_name: &str, previous: Option<&Observed>) -> ContainerCreateBody {
+    fn create_body(
+        &self,
+        as_name: &str,
+        previous: Option<&Observed>,
+        volumes: &[VolumeMount],
+    ) -> ContainerCreateBody {
         let role = if as_name == self.request.name {
             "primary"
         } else {
             "temporary"
         };
-        let mut labels = vec![
+        // Every label of ours is always set, empty when it does not apply: a container also
+        // carries its image's labels, and an image committed from one of ours carries ours.
+        let labels = [
             (LABEL_SPEC, self.spec_json.to_string()),
             (LABEL_IMAGE, self.request.image.to_string()),
+            (LABEL_IMAGE_ID, self.image_id.to_string()),
             (LABEL_NAME, self.request.name.clone()),
             (LABEL_ROLE, role.to_string()),
+            (
+                LABEL_PREVIOUS_IMAGE,
+                previous.map(|p| p.image_id.clone()).unwrap_or_default(),
+            ),
+            (
+                LABEL_PREVIOUS_CONTAINER,
+                previous.map(|p| p.id.clone()).unwrap_or_default(),
+            ),
+            (
+                LABEL_DIGEST,
+                self.image_digest.unwrap_or_default().to_string(),
+            ),
+            (
+                LABEL_REPLICA_OF,
+                self.request.replica_of.clone().unwrap_or_default(),
+            ),
         ];
-        if let Some(previous) = previous {
-            labels.push((LABEL_PREVIOUS_IMAGE, previous.image_id.clone()));
-            labels.push((LABEL_PREVIOUS_CONTAINER, previous.id.clone()));
-        }
-        // Always set, empty when unknown: a container inherits its image's labels, and an image
-        // committed from one of ours carries a digest that is not its own.
-        labels.push((LABEL_DIGEST, self.image_digest.unwrap_or_default().to_string()));
-        if let Some(group) = &self.request.replica_of {
-            labels.push((LABEL_REPLICA_OF, group.clone()));
-        }
         // Create by image ID, not by tag: the tag may move between our pull and the create.
-        self.request.spec.to_create_body(self.image_id, &labels)
+        self.request
+            .spec
+            .to_create_body(self.image_id, &labels, volumes)
     }
+
+    /// The previous container's volumes the new one takes over: at each path where the new one
+    /// would get a fresh anonymous volume (its image's VOLUMEs and the declared `volumes`, less
+    /// the paths a declared bind covers), the volume the previous one has there. With
+    /// `renew_anonymous_volumes` none is taken over; they are remembered, to go with it.
+    async fn volumes_to_take_over(
+        &mut self,
+        previous: &Observed,
+    ) -> std::result::Result<Vec<VolumeMount>, Fault> {
+        if previous.volumes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let image = self
+            .docker
+            .inspect_image(self.image_id)
+            .await
+            .map_err(|e| {
+                let mut f = fault(e);
+                f.message = format!("it could not be created: its image: {}", f.message);
+                f
+            })?;
+        let image_volumes = image.config.and_then(|c| c.volumes).unwrap_or_default();
+        let paths = self.request.spec.anonymous_volume_paths(&image_volumes);
+        let (taken, left): (Vec<_>, Vec<_>) = previous
+            .volumes
+            .iter()
+            .cloned()
+            .partition(|v| paths.contains(&crate::spec::clean_path(&v.destination)));
+        for volume in left.iter().filter(|v| looks_anonymous(&v.name)) {
+            self.kept_volumes.push(format!(
+                "the previous container's anonymous volume {} at {} was kept, unused: the new \
+                 container declares no volume there (remove it with `docker volume rm {}` when \
+                 its data is not needed)",
+                short_id(&volume.name),
+                volume.destination,
+                volume.name
+            ));
+        }
+        if self.request.renew_anonymous_volumes {
+            self.renewed = taken.into_iter().map(|v| v.name).collect();
+            return Ok(Vec::new());
+        }
+        Ok(taken)
+    }
+}
+
+/// The Engine names anonymous volumes with 64 hex digits.
+fn looks_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 impl Engine for DockerEngine<'_, '_> {
@@ -1116,9 +1427,14 @@ impl Engine for DockerEngine<'_, '_> {
             name: Some(as_name.to_string()),
             ..Default::default()
         };
+        let volumes = match previous {
+            Some(previous) => self.volumes_to_take_over(previous).await?,
+            None => Vec::new(),
+        };
+        let body = self.create_body(as_name, previous, &volumes);
         let created = self
             .docker
-            .create_container(Some(options), self.create_body(as_name, previous))
+            .create_container(Some(options), body)
             .await
             .map_err(not_created)?;
         for (network, attachment) in self.request.spec.extra_networks() {
@@ -1127,7 +1443,7 @@ impl Engine for DockerEngine<'_, '_> {
                 endpoint_config: Some(attachment.endpoint()),
             };
             if let Err(e) = self.docker.connect_network(network, connect).await {
-                let _ = self.remove(&created.id).await;
+                let _ = self.remove(&created.id, Removal::Discard).await;
                 return Err(fault(e));
             }
         }
@@ -1139,17 +1455,8 @@ impl Engine for DockerEngine<'_, '_> {
     async fn stop(&mut self, id: &str) -> std::result::Result<(), Fault> {
         // The client must outwait the Engine's own stop timeout, or a slow stop would be
         // reported as a failure while the Engine goes on stopping the container.
-        let grace = self.stop_timeouts.get(id).copied().flatten().unwrap_or(10);
-        let stopped = self
-            .docker
-            .clone()
-            .with_timeout(Duration::from_secs(grace.max(0) as u64 + 60))
-            .stop_container(id, None::<StopContainerOptions>)
-            .await;
-        match stopped {
-            Err(e) if status_of(&e) != Some(304) => Err(fault(e)),
-            _ => Ok(()),
-        }
+        let grace = self.stop_timeouts.get(id).copied().flatten();
+        stop_container(self.docker, id, grace).await.map_err(fault)
     }
 
     async fn start(&mut self, id: &str) -> std::result::Result<(), Fault> {
@@ -1183,15 +1490,39 @@ impl Engine for DockerEngine<'_, '_> {
             .map_err(fault)
     }
 
-    async fn remove(&mut self, id: &str) -> std::result::Result<(), Fault> {
+    async fn remove(&mut self, id: &str, how: Removal) -> std::result::Result<(), Fault> {
+        let renew = self.request.renew_anonymous_volumes;
+        // A discarded container's anonymous volumes were made with it and hold nothing proven;
+        // those it took over were mounted by name, which the Engine never removes with it. A
+        // retired one's anonymous volumes live on in the new container, unless renewed.
         let options = RemoveContainerOptions {
             force: true,
+            v: how == Removal::Discard || renew,
             ..Default::default()
         };
         match self.docker.remove_container(id, Some(options)).await {
-            Err(e) if status_of(&e) != Some(404) => Err(fault(e)),
-            _ => Ok(()),
+            Err(e) if status_of(&e) != Some(404) => return Err(fault(e)),
+            _ => {}
         }
+        if how == Removal::Retire && renew {
+            // Taken over by name at an earlier redeploy, so not removed with the container.
+            for volume in std::mem::take(&mut self.renewed) {
+                if let Err(e) = self
+                    .docker
+                    .remove_volume(&volume, None::<RemoveVolumeOptions>)
+                    .await
+                {
+                    if status_of(&e) != Some(404) {
+                        self.kept_volumes.push(format!(
+                            "renew_anonymous_volumes: the previous volume {} was kept ({})",
+                            short_id(&volume),
+                            fault(e).message
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn note(&mut self, step: &'static str, started: Instant, detail: String) {
@@ -1352,13 +1683,20 @@ async fn output_tail(docker: &Docker, id: &str) -> String {
     };
     let mut lines = Vec::new();
     let mut stream = docker.logs(id, Some(options));
-    while let Some(Ok(chunk)) = stream.next().await {
-        lines.push(
-            String::from_utf8_lossy(&chunk.into_bytes())
-                .trim_end()
-                .to_string(),
-        );
-    }
+    // A message detail, never worth a long wait (an Engine that stopped answering).
+    let read = async {
+        let mut read_bytes = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            let bytes = chunk.into_bytes();
+            read_bytes += bytes.len();
+            lines.push(String::from_utf8_lossy(&bytes).trim_end().to_string());
+            // Five lines may still be gigabytes: only a few hundred characters are shown.
+            if read_bytes > 64 * 1024 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
     let text = lines.join(" | ");
     let text: String = text.chars().take(300).collect();
     if text.trim().is_empty() {
@@ -1374,6 +1712,7 @@ async fn prune_images(
     docker: &Docker,
     image: &ImageRef,
     keep: u32,
+    protected: &HashSet<String>,
     steps: &mut Steps<'_>,
 ) -> (Vec<String>, Vec<String>) {
     let started = Instant::now();
@@ -1412,7 +1751,7 @@ async fn prune_images(
     let mut removed = Vec::new();
     let mut warnings = Vec::new();
     for old in mine.into_iter().skip(keep as usize) {
-        if in_use.contains(&old.id) {
+        if in_use.contains(&old.id) || protected.contains(&old.id) {
             continue;
         }
         // Not forced: an image another tag still names stays, and says so.
@@ -1472,11 +1811,11 @@ pub async fn rollback(
                  nothing was changed"
             ))
         })?;
-    let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
+    let found = observe_vetted(docker, &found, &untouched).await?;
     let (Some(previous), Some(record), Some(reference)) = (
-        labels.get(LABEL_PREVIOUS_IMAGE),
-        labels.get(LABEL_SPEC),
-        labels.get(LABEL_IMAGE),
+        &found.previous_image,
+        &found.declared_spec,
+        &found.image_ref,
     ) else {
         return Err(Error::Docker(format!(
             "container {name:?}: it records no previous image (it was created, not replaced, \
@@ -1496,7 +1835,7 @@ pub async fn rollback(
     request.strategy = options.strategy;
     request.verification = options.verification;
     request.lock_timeout = options.lock_timeout;
-    request.replica_of = labels.get(LABEL_REPLICA_OF).cloned();
+    request.replica_of = found.replica_of.clone();
     let mut report = redeploy(docker, &request, steps).await?;
     if report.action != "none" {
         report.comment = format!(
@@ -1556,7 +1895,7 @@ pub async fn redeploy_replicas(
         (None, None) => local_image_id(docker, image, &untouched).await?,
     };
     // One rollout of the set at a time; each replica also takes its own lock.
-    let _held = lock::acquire(&format!("{name}.replicas"), request.lock_timeout).await?;
+    let _held = lock::acquire(lock::Subject::Replicas(name), request.lock_timeout).await?;
     let mut results: Vec<RedeployReport> = Vec::new();
     for (index, mut one) in (1..=count).zip(requests) {
         one.image_id = Some(image_id.clone());
@@ -1622,13 +1961,21 @@ pub async fn redeploy_replicas(
         else {
             continue;
         };
-        if !wanted.contains(&extra_name) && replica_index(name, &extra_name).is_some() {
-            remove(docker, &extra_name, steps).await?;
+        // Only replicas this tool made for the set: a container that inherited the label
+        // from its image is somebody else's.
+        let mut observed = observe_summary(&extra);
+        if provenance(extra.labels.as_ref(), &observed.image_id) == Provenance::Unproven {
+            vet(docker, &mut observed, &untouched).await?;
+        }
+        let ours = observed.replica_of.as_deref() == Some(name.as_str())
+            && observed.owner.as_deref() == Some(extra_name.as_str());
+        if ours && !wanted.contains(&extra_name) && replica_index(name, &extra_name).is_some() {
+            remove(docker, &extra_name, request.lock_timeout, steps).await?;
             removed.push(extra_name);
         }
     }
     if let Some(keep) = request.keep_images {
-        let (pruned, warnings) = prune_images(docker, image, keep, steps).await;
+        let (pruned, warnings) = prune_images(docker, image, keep, &HashSet::new(), steps).await;
         if let Some(last) = results.last_mut() {
             last.removed_images = pruned;
             last.warnings.extend(warnings);

@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
-    NetworkingConfig, PortBinding, RestartPolicy as EngineRestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Mount,
+    MountType, NetworkingConfig, PortBinding, RestartPolicy as EngineRestartPolicy,
+    RestartPolicyNameEnum,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -37,6 +38,11 @@ pub const LABEL_ROLE: &str = "io.saltext.docker-deploy.role";
 pub const LABEL_DIGEST: &str = "io.saltext.docker-deploy.digest";
 /// The replica set a container belongs to (`replicas=N` manages `name-1` .. `name-N`).
 pub const LABEL_REPLICA_OF: &str = "io.saltext.docker-deploy.replica-of";
+/// The image ID the container was created from. A container carries its image's labels too,
+/// and an image committed from one of our containers carries ours: labels are ours only on a
+/// container that runs the image they record (an image's ID hashes its labels, so no image can
+/// record itself).
+pub const LABEL_IMAGE_ID: &str = "io.saltext.docker-deploy.image-id";
 
 /// Every keyword the spec accepts, in the order they are documented.
 pub const KEYWORDS: &[&str] = &[
@@ -288,6 +294,23 @@ impl ContainerSpec {
         Ok(spec)
     }
 
+    /// The container paths where a container of this spec gets anonymous volumes: its image's
+    /// VOLUMEs and the declared `volumes`, less the paths a declared bind covers.
+    pub fn anonymous_volume_paths(&self, image_volumes: &[String]) -> BTreeSet<String> {
+        let bound: BTreeSet<String> = self
+            .binds
+            .iter()
+            .filter_map(|bind| bind.split(':').nth(1))
+            .map(clean_path)
+            .collect();
+        image_volumes
+            .iter()
+            .chain(&self.volumes)
+            .map(|path| clean_path(path))
+            .filter(|path| !bound.contains(path))
+            .collect()
+    }
+
     /// The canonical JSON recorded on the container: equal specs give equal strings.
     pub fn canonical_json(&self) -> String {
         serde_json::to_string(self).expect("a spec of strings and maps always serialises")
@@ -309,10 +332,12 @@ impl ContainerSpec {
     }
 
     /// The body of `POST /containers/create`, from this spec alone.
+    /// `volumes` are existing volumes to mount (a previous container's, taken over).
     pub fn to_create_body(
         &self,
         image: &str,
         tool_labels: &[(&str, String)],
+        volumes: &[crate::plan::VolumeMount],
     ) -> ContainerCreateBody {
         let mut labels: HashMap<String, String> = self
             .labels
@@ -356,6 +381,17 @@ impl ContainerSpec {
             }),
             network_mode,
             extra_hosts: non_empty(self.extra_hosts.clone()),
+            mounts: non_empty(
+                volumes
+                    .iter()
+                    .map(|v| Mount {
+                        target: Some(v.destination.clone()),
+                        source: Some(v.name.clone()),
+                        typ: Some(MountType::VOLUME),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         };
 
@@ -382,7 +418,8 @@ impl ContainerSpec {
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.shutdown_timeout,
             healthcheck: self.healthcheck.as_ref().map(|h| {
-                let nanos = |ms: Option<i64>| ms.map(|ms| ms * 1_000_000);
+                // Bounded at parse time (a day), so this cannot overflow; saturate anyway.
+                let nanos = |ms: Option<i64>| ms.map(|ms| ms.saturating_mul(1_000_000));
                 HealthConfig {
                     test: Some(h.test.clone()),
                     interval: nanos(h.interval_ms),
@@ -413,6 +450,16 @@ impl NetworkAttachment {
             ipam_config: ipam,
             ..Default::default()
         }
+    }
+}
+
+/// A container path as the Engine compares mount points: without trailing slashes.
+pub fn clean_path(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
     }
 }
 
@@ -920,12 +967,16 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<Option<RestartPo
     let (name, retries) = match value {
         Value::String(s) => match s.split_once(':') {
             Some((name, n)) => {
-                let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    inv.err(
-                        "restart_policy",
-                        format!("retry count in {s:?} is not a number"),
-                    )
-                })?;
+                let n: i64 = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (0..=MAX_RETRIES).contains(n))
+                    .ok_or_else(|| {
+                        inv.err(
+                            "restart_policy",
+                            format!("the retry count after \"{name}:\" must be a whole number from 0 to {MAX_RETRIES}"),
+                        )
+                    })?;
                 (name.to_string(), Some(n))
             }
             None => (s.clone(), None),
@@ -945,9 +996,16 @@ fn parse_restart_policy(inv: &Invalid, value: &Value) -> Result<Option<RestartPo
                 .ok_or_else(|| inv.err("restart_policy", "Name must be a string"))?;
             let retries = match map.get("MaximumRetryCount") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-                    inv.err("restart_policy", "MaximumRetryCount must be a whole number")
-                })?),
+                Some(v) => Some(
+                    v.as_i64()
+                        .filter(|n| (0..=MAX_RETRIES).contains(n))
+                        .ok_or_else(|| {
+                            inv.err(
+                                "restart_policy",
+                                format!("MaximumRetryCount must be a whole number from 0 to {MAX_RETRIES}"),
+                            )
+                        })?,
+                ),
             };
             (name.to_string(), retries)
         }
@@ -1129,23 +1187,47 @@ fn parse_extra_hosts(inv: &Invalid, value: &Value) -> Result<Vec<String>> {
     Ok(hosts)
 }
 
-fn parse_seconds(inv: &Invalid, keyword: &str, value: &Value) -> Result<i64> {
-    let seconds = match value {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+/// The longest `shutdown_timeout`: a day (the Engine waits that long before it kills).
+pub const MAX_SHUTDOWN_TIMEOUT_S: i64 = 86_400;
+/// The longest healthcheck duration (interval, timeout, start period): a day, in ms.
+pub const MAX_HEALTH_DURATION_MS: i64 = 86_400_000;
+/// The most healthcheck retries, and restart-policy retries, anyone needs.
+pub const MAX_RETRIES: i64 = 1_000_000;
+
+/// A whole number in `0..=max` (a number, or its text).
+fn parse_whole(inv: &Invalid, keyword: &str, what: &str, value: &Value, max: i64) -> Result<i64> {
+    let number = match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     };
-    seconds.filter(|s| *s >= 0).ok_or_else(|| {
+    number.filter(|n| (0..=max).contains(n)).ok_or_else(|| {
         inv.err(
             keyword,
-            format!("expected a whole number of seconds >= 0, got {value}"),
+            format!(
+                "expected {what} from 0 to {max}, got {}",
+                crate::options::describe(value)
+            ),
         )
     })
 }
 
-/// `"500ms"`, `"2s"`, `"1m"`, or a number of seconds (fractions allowed) -> milliseconds.
+fn parse_seconds(inv: &Invalid, keyword: &str, value: &Value) -> Result<i64> {
+    parse_whole(
+        inv,
+        keyword,
+        "a whole number of seconds",
+        value,
+        MAX_SHUTDOWN_TIMEOUT_S,
+    )
+}
+
+/// `"500ms"`, `"2s"`, `"1m"`, or a number of seconds (fractions allowed) -> milliseconds, at
+/// most [`MAX_HEALTH_DURATION_MS`].
 fn parse_duration_ms(inv: &Invalid, what: &str, value: &Value) -> Result<i64> {
     let ms = match value {
         Value::Number(n) => n.as_f64().map(|s| s * 1000.0),
@@ -1164,12 +1246,16 @@ fn parse_duration_ms(inv: &Invalid, what: &str, value: &Value) -> Result<i64> {
         }
         _ => None,
     };
-    ms.filter(|ms| ms.is_finite() && *ms >= 0.0)
+    ms.filter(|ms| ms.is_finite() && (0.0..=MAX_HEALTH_DURATION_MS as f64).contains(ms))
         .map(|ms| ms.round() as i64)
         .ok_or_else(|| {
             inv.err(
                 "healthcheck",
-                format!("{what} must be a duration such as 5, \"5s\" or \"500ms\", got {value}"),
+                format!(
+                    "{what} must be a duration from 0 to 24 hours such as 5, \"5s\" or \"500ms\", \
+                     got {}",
+                    crate::options::describe(value)
+                ),
             )
         })
 }
@@ -1211,7 +1297,15 @@ fn parse_healthcheck(inv: &Invalid, value: &Value) -> Result<HealthCheck> {
             "interval" => check.interval_ms = Some(parse_duration_ms(inv, key, value)?),
             "timeout" => check.timeout_ms = Some(parse_duration_ms(inv, key, value)?),
             "start_period" => check.start_period_ms = Some(parse_duration_ms(inv, key, value)?),
-            "retries" => check.retries = Some(parse_seconds(inv, "healthcheck", value)?),
+            "retries" => {
+                check.retries = Some(parse_whole(
+                    inv,
+                    "healthcheck",
+                    "retries as a whole number",
+                    value,
+                    MAX_RETRIES,
+                )?)
+            }
             other => {
                 return Err(inv.err(
                     "healthcheck",
@@ -1373,7 +1467,11 @@ mod tests {
             json!({"restart_policy": "always:3"}),
             "only allowed with on-failure",
         );
-        invalid(json!({"restart_policy": "on-failure:x"}), "not a number");
+        invalid(json!({"restart_policy": "on-failure:x"}), "whole number");
+        invalid(
+            json!({"restart_policy": "on-failure:99999999999"}),
+            "whole number",
+        );
         invalid(json!({"restart_policy": 3}), "restart_policy");
     }
 
@@ -1503,7 +1601,7 @@ mod tests {
             "restart_policy": "on-failure:2", "networks": ["n1", "n2"], "shutdown_timeout": 3,
         }))
         .unwrap();
-        let body = spec.to_create_body("img:1", &[(LABEL_SPEC, spec.canonical_json())]);
+        let body = spec.to_create_body("img:1", &[(LABEL_SPEC, spec.canonical_json())], &[]);
         assert_eq!(body.image.as_deref(), Some("img:1"));
         assert_eq!(body.env, Some(vec!["A=1".to_string()]));
         assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
@@ -1549,7 +1647,7 @@ mod tests {
         let off = parse(json!({"healthcheck": {"test": "none"}})).unwrap();
         assert_eq!(off.healthcheck.unwrap().test, ["NONE"]);
 
-        let body = shell.to_create_body("img", &[]);
+        let body = shell.to_create_body("img", &[], &[]);
         let health = body.healthcheck.unwrap();
         assert_eq!(health.interval, Some(2_000_000_000));
         assert_eq!(health.retries, Some(3));

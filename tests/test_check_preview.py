@@ -104,7 +104,7 @@ def test_preview_predicts_without_touching_anything(app):
 
     assert same["action"] == "none" and same["changes"] == {}
     assert drift["action"] == "replaced"
-    assert drift["changes"]["environment"] == {"old": None, "new": {"A": "1"}}
+    assert drift["changes"]["environment"] == {"old": None, "new": {"A": "<hidden>"}}
     assert drift["changes"]["container_id"] == {"old": before, "new": None}
     assert drift["comment"].startswith("would be replaced")
     assert moved["action"] == "replaced" and moved_digest != remote

@@ -156,15 +156,20 @@ def test_pull_reports_a_tag_that_moved_to_layers_already_on_disk(app):
 
 def test_environment_change_replaces_then_is_stable(app):
     app.publish("v1")
-    first = app.deploy(environment={"MODE": "a"})
-    changed = app.deploy(environment=["MODE=b"])
+    first = app.deploy(environment={"MODE": "a-secret", "KEPT": "k-secret"})
+    changed = app.deploy(environment=["MODE=b-secret", "KEPT=k-secret", "NEW=n-secret"])
     assert changed["action"] == "replaced"
-    assert changed["changes"]["environment"] == {"old": {"MODE": "a"}, "new": {"MODE": "b"}}
+    # The keys, never the values (often secrets): `changes` go to Salt's job cache.
+    assert changed["changes"]["environment"] == {
+        "old": {"KEPT": "<hidden>", "MODE": "<hidden, changed>"},
+        "new": {"KEPT": "<hidden>", "MODE": "<hidden, changed>", "NEW": "<hidden>"},
+    }
+    assert "secret" not in str(changed), changed
     assert "image" not in changed["changes"]
     assert changed["container_id"] != first["container_id"]
     env = inspect(app.name)["Config"]["Env"]
-    assert "MODE=b" in env and "MODE=a" not in env
-    stable = app.deploy(environment={"MODE": "b"})
+    assert "MODE=b-secret" in env and "MODE=a-secret" not in env
+    stable = app.deploy(environment={"MODE": "b-secret", "KEPT": "k-secret", "NEW": "n-secret"})
     assert stable["action"] == "none"
     assert wait_http(app.port, "v1") == "v1"
 

@@ -325,7 +325,7 @@ def test_a_run_waiting_for_the_lock_times_out_then_the_holder_finishes(serving, 
     app.publish("v2")
     holder = Run(app, tmp_path, pause="create", **spec)
     holder.wait_paused()
-    with pytest.raises(LockTimeout, match="another redeploy") as err:
+    with pytest.raises(LockTimeout, match="another run still holds it") as err:
         app.deploy(lock_timeout=1, **spec)
     assert "nothing was changed" in str(err.value)
     holder.release()

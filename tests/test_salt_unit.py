@@ -44,7 +44,14 @@ def salt_mocks(**overrides):
             return_value={"action": "none", "changes": {}, "comment": "up to date"}
         ),
         "docker_deploy.image_diff": MagicMock(return_value={"exists": True, "container_id": "c1"}),
-        "docker_deploy.remove": MagicMock(return_value={"removed": True}),
+        "docker_deploy.remove": MagicMock(
+            return_value={
+                "removed": True,
+                "container_id": "c1",
+                "helpers_removed": [],
+                "warnings": [],
+            }
+        ),
     }
     mocks.update(overrides)
     return mocks
@@ -73,6 +80,8 @@ DEFAULT_OPTIONS = {
     "lock_timeout": 300,
     "keep_images": None,
     "replicas": None,
+    "renew_anonymous_volumes": False,
+    "pull_timeout": 600,
 }
 
 
@@ -188,10 +197,50 @@ def test_absent(test):
     assert ret["result"] is (None if test else True)
     assert salt["docker_deploy.remove"].called is (not test)
 
-    gone = salt_mocks(**{"docker_deploy.image_diff": MagicMock(return_value={"exists": False})})
+    absent = {"removed": False, "container_id": None, "helpers_removed": [], "warnings": []}
+    gone = salt_mocks(
+        **{
+            "docker_deploy.image_diff": MagicMock(return_value={"exists": False}),
+            "docker_deploy.remove": MagicMock(return_value=absent),
+        }
+    )
     ret = load("states", gone, test=test).absent("web")
     assert ret["result"] is True and ret["changes"] == {}
-    gone["docker_deploy.remove"].assert_not_called()
+    assert "already absent" in ret["comment"]
+
+
+def test_absent_removes_what_an_interrupted_redeploy_left():
+    left = {
+        "removed": False,
+        "container_id": None,
+        "helpers_removed": ["web.deploy-old"],
+        "warnings": ['"web.deploy-new" (abc) was left: this tool did not create it for "web"'],
+    }
+    salt = salt_mocks(**{"docker_deploy.remove": MagicMock(return_value=left)})
+    ret = load("states", salt).absent("web", lock_timeout=5)
+    assert ret["result"] is True
+    assert ret["changes"] == {"helpers_removed": ["web.deploy-old"]}
+    assert "web.deploy-old removed" in ret["comment"] and "WARNING" in ret["comment"]
+    salt["docker_deploy.remove"].assert_called_once_with("web", lock_timeout=5)
+
+
+def test_a_malformed_group_entry_is_named_without_its_values():
+    salt = salt_mocks()
+    secret = "hunter2-in-a-malformed-entry"
+    entries = [
+        {"name": "web", "image": "reg/web"},
+        {
+            "image": "reg/api",
+            "auth": {"username": "ci", "password": secret},
+            "environment": {"TOKEN": secret},
+        },
+    ]
+    ret = load("states", salt).group("frontends", containers=entries)
+    assert ret["result"] is False
+    assert "entry 2" in ret["comment"] and "no name" in ret["comment"]
+    assert secret not in str(ret), ret
+    ret = load("states", salt).group("frontends", containers=["web"])
+    assert ret["result"] is False and "entry 1" in ret["comment"]
 
 
 # --- execution module and shared helpers --------------------------------------------------

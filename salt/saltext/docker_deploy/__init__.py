@@ -4,6 +4,7 @@ The work is done by a Rust core (``saltext.docker_deploy._core``); this package 
 """
 
 from saltext.docker_deploy._core import (
+    OPTIONS,
     PULL_POLICIES,
     SPEC_KEYWORDS,
     STRATEGIES,
@@ -26,6 +27,7 @@ from saltext.docker_deploy._core import (
 )
 
 __all__ = [
+    "OPTIONS",
     "PULL_POLICIES",
     "SPEC_KEYWORDS",
     "STRATEGIES",

@@ -5,6 +5,7 @@ from typing import Any, Literal, TypedDict, overload
 # The result types exist only for type checkers (the runtime returns plain dicts).
 
 __all__ = [
+    "OPTIONS",
     "PULL_POLICIES",
     "SPEC_KEYWORDS",
     "STRATEGIES",
@@ -26,6 +27,7 @@ __all__ = [
     "rollback",
 ]
 
+OPTIONS: list[str]
 PULL_POLICIES: list[str]
 SPEC_KEYWORDS: list[str]
 STRATEGIES: list[str]
@@ -106,7 +108,7 @@ class _GroupEntry(TypedDict):
     message: str | None
 
 def redeploy_group(
-    containers: list[dict[str, Any]], *, concurrency: int = 4
+    containers: list[dict[str, Any]], *, concurrency: int | None = None
 ) -> list[_GroupEntry]: ...
 
 class _CheckResult(TypedDict):
@@ -122,6 +124,8 @@ class _RemoveResult(TypedDict):
     removed: bool
     container_id: str | None
     image_id: str | None
+    helpers_removed: list[str]
+    warnings: list[str]
 
 def check(image: str, *, auth: _Auth | None = None) -> _CheckResult: ...
 @overload
@@ -154,8 +158,8 @@ def rollback(
     min_uptime: float = 2.0,
     lock_timeout: float = 300.0,
 ) -> _RedeployResult: ...
-def remove(name: str) -> _RemoveResult: ...
-def pull(image: str, *, auth: _Auth | None = None) -> _PullResult: ...
+def remove(name: str, *, lock_timeout: float = 300.0) -> _RemoveResult: ...
+def pull(image: str, *, auth: _Auth | None = None, pull_timeout: float = 600.0) -> _PullResult: ...
 def image_diff(name: str, image: str) -> _DiffResult: ...
 @overload
 def redeploy(
@@ -172,6 +176,8 @@ def redeploy(
     rollback: bool = True,
     lock_timeout: float = 300.0,
     keep_images: int | None = None,
+    renew_anonymous_volumes: bool = False,
+    pull_timeout: float = 600.0,
     replicas: None = None,
     **spec: Any,
 ) -> _RedeployResult: ...
@@ -190,6 +196,8 @@ def redeploy(
     rollback: bool = True,
     lock_timeout: float = 300.0,
     keep_images: int | None = None,
+    renew_anonymous_volumes: bool = False,
+    pull_timeout: float = 600.0,
     replicas: int,
     **spec: Any,
 ) -> _ReplicasResult: ...

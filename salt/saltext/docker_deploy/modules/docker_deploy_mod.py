@@ -99,8 +99,9 @@ def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
     ``stop-first``, ``start-first``),
     ``health_timeout`` (60), ``min_uptime`` (2), ``rollback`` (True), ``lock_timeout`` (300),
     ``keep_images`` (keep the newest N images of the repository), ``replicas`` (manage
-    ``name-1`` .. ``name-N``, one at a time). Settings are the keywords of Salt's
-    ``docker_container.running``: ``environment``, ``port_bindings``, ``binds``,
+    ``name-1`` .. ``name-N``, one at a time), ``renew_anonymous_volumes`` (fresh anonymous
+    volumes instead of the previous container's), ``pull_timeout`` (600). Settings are the
+    keywords of Salt's ``docker_container.running``: ``environment``, ``port_bindings``, ``binds``,
     ``healthcheck``, ...
 
     CLI Example:
@@ -176,9 +177,11 @@ def preview(name, image, image_id=None, force=False, **kwargs):
     return _call(core.preview, name, image, image_id=image_id, force=force, **clean_kwargs(kwargs))
 
 
-def remove(name, **kwargs):
+def remove(name, lock_timeout=300, **kwargs):
     """
-    Stop and remove the container ``name``.
+    Stop and remove the container ``name``, and the helper containers an interrupted redeploy
+    of it left (``name.deploy-new``, ``name.deploy-old``); its volumes are kept. Takes the host
+    lock of ``name`` (waiting up to ``lock_timeout`` seconds for a redeploy of it).
 
     CLI Example:
 
@@ -186,7 +189,7 @@ def remove(name, **kwargs):
 
         salt '*' docker_deploy.remove web
     """
-    return _call(core.remove, name)
+    return _call(core.remove, name, lock_timeout=lock_timeout)
 
 
 def status(name, image, auth=None, **kwargs):

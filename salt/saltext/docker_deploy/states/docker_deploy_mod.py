@@ -58,6 +58,8 @@ def deployed(
     lock_timeout=300,
     keep_images=None,
     replicas=None,
+    renew_anonymous_volumes=False,
+    pull_timeout=600,
     **kwargs,
 ):
     """
@@ -100,6 +102,11 @@ def deployed(
     replicas
         Manage ``name-1`` .. ``name-N``, replaced one at a time; the rollout stops at the first
         failure. Host ports take a range, one port per replica (``8080-8082:80``).
+    renew_anonymous_volumes
+        Give the new container fresh anonymous volumes. By default it takes over the previous
+        container's (an image's ``VOLUME`` and the declared ``volumes``), so their data stays.
+    pull_timeout
+        Seconds a pull may take before it is given up (default 600).
     **kwargs
         The container's settings, as for Salt's ``docker_container.running``: ``command``,
         ``entrypoint``, ``environment``, ``port_bindings``, ``binds``, ``volumes``, ``labels``,
@@ -118,6 +125,8 @@ def deployed(
         "lock_timeout": lock_timeout,
         "keep_images": keep_images,
         "replicas": replicas,
+        "renew_anonymous_volumes": renew_anonymous_volumes,
+        "pull_timeout": pull_timeout,
     }
     try:
         if __opts__["test"]:
@@ -207,6 +216,8 @@ _OPTIONS = (
     "rollback",
     "lock_timeout",
     "keep_images",
+    "renew_anonymous_volumes",
+    "pull_timeout",
 )
 
 
@@ -240,11 +251,20 @@ def group(name, containers, concurrency=4, **kwargs):
     ret = _ret(name)
     defaults = clean_kwargs(kwargs)
     entries = []
-    for item in containers or []:
-        entry = {**defaults, **dict(item)}
-        if not entry.get("name") or not entry.get("image"):
+    for number, item in enumerate(containers or [], start=1):
+        if not isinstance(item, dict):
             ret["result"] = False
-            ret["comment"] = f"every entry of containers needs a name and an image: {item!r}"
+            ret["comment"] = f"entry {number} of containers is not a dict; nothing was changed"
+            return ret
+        entry = {**defaults, **item}
+        if not entry.get("name") or not entry.get("image"):
+            # Never the entry itself: it may hold credentials or environment values.
+            missing = " and ".join(k for k in ("name", "image") if not entry.get(k))
+            ret["result"] = False
+            ret["comment"] = (
+                f"entry {number} of containers has no {missing} (it has: "
+                f"{', '.join(sorted(map(str, item)))}); nothing was changed"
+            )
             return ret
         entry["image"] = _reference(entry["image"], entry.pop("tag", None))
         entries.append(entry)
@@ -301,28 +321,39 @@ def _predict_group(ret, entries):
     return ret
 
 
-def absent(name, **kwargs):
+def absent(name, lock_timeout=300, **kwargs):
     """
-    Ensure no container ``name`` exists (stopped gracefully, then removed).
+    Ensure no container ``name`` exists (stopped gracefully, then removed), nor the helper
+    containers an interrupted redeploy of it left (``name.deploy-new``, ``name.deploy-old``).
+    Its volumes are kept. Takes the same host lock as a redeploy of ``name``.
     """
     ret = _ret(name)
     try:
-        # Read only, and the image is irrelevant here: we only ask whether the name exists.
-        current = __salt__["docker_deploy.image_diff"](name, "scratch")
-        if not current["exists"]:
-            ret["comment"] = f"container {name!r} is already absent"
-            return ret
-        ret["changes"] = {"container_id": {"old": current["container_id"], "new": None}}
         if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"container {name!r} would be removed"
+            # Read only, and the image is irrelevant here: we only ask whether the name exists.
+            current = __salt__["docker_deploy.image_diff"](name, "scratch")
+            if current["exists"]:
+                ret["changes"] = {"container_id": {"old": current["container_id"], "new": None}}
+                ret["result"] = None
+                ret["comment"] = f"container {name!r} would be removed"
+            else:
+                ret["comment"] = f"container {name!r} is already absent"
             return ret
-        __salt__["docker_deploy.remove"](name)
-        ret["comment"] = f"container {name!r} removed"
+        report = __salt__["docker_deploy.remove"](name, lock_timeout=lock_timeout)
     except Exception as err:
         ret["result"] = False
-        ret["changes"] = {}
         ret["comment"] = f"{err}"
+        return ret
+    if report["removed"]:
+        ret["changes"]["container_id"] = {"old": report["container_id"], "new": None}
+    if report["helpers_removed"]:
+        ret["changes"]["helpers_removed"] = report["helpers_removed"]
+    done = ["removed"] if report["removed"] else ["already absent"]
+    if report["helpers_removed"]:
+        done.append(f"left-over {', '.join(report['helpers_removed'])} removed")
+    ret["comment"] = f"container {name!r} " + "; ".join(done)
+    for warning in report["warnings"]:
+        ret["comment"] += f"; WARNING: {warning}"
     return ret
 
 
