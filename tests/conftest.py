@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ from testbed import (
     TestBed,
     docker,
     free_port,
+    remove_containers_and_volumes,
 )
 
-# The image variants: (version string served, command, HEALTHCHECK instruction).
+# Where the volume image variants keep their data.
+IMAGE_VOLUME = "/var/lib/app"
+
+# The image variants: (version string served, command, further Dockerfile lines).
 VARIANTS = {
     "v1": ("v1", None, ""),
     "v2": ("v2", None, ""),
@@ -39,6 +44,11 @@ VARIANTS = {
     "never-healthy": ("never-healthy", None, NEVER_HEALTHY),
     "stubborn-v1": ("v1", STUBBORN_CMD, ""),
     "stubborn-v2": ("v2", STUBBORN_CMD, ""),
+    # Data in an image VOLUME, as databases keep it.
+    "volume-v1": ("v1", None, f"VOLUME {json.dumps([IMAGE_VOLUME])}"),
+    "volume-v2": ("v2", None, f"VOLUME {json.dumps([IMAGE_VOLUME])}"),
+    # A failing image with one more VOLUME: its fresh volume must go with it.
+    "volume-exits": ("exits", EXIT_CMD, f"VOLUME {json.dumps([IMAGE_VOLUME, '/var/cache/new'])}"),
 }
 
 
@@ -50,9 +60,9 @@ class Images(dict):
         self.bed = bed
 
     def __missing__(self, variant: str) -> str:
-        version, cmd, healthcheck = VARIANTS[variant]
+        version, cmd, instructions = VARIANTS[variant]
         tag = f"ddtest-{self.bed.run_id}/web:{variant}"
-        self.bed.build(tag, version, cmd=cmd, healthcheck=healthcheck)
+        self.bed.build(tag, version, cmd=cmd, instructions=instructions)
         self[variant] = tag
         return tag
 
@@ -144,7 +154,7 @@ class App:
         replicas = docker(
             "ps", "-aq", "--filter", f"label=io.saltext.docker-deploy.replica-of={self.name}"
         ).split()
-        docker("rm", "-f", "-v", *names, *replicas, check=False)
+        remove_containers_and_volumes(names + replicas)
         docker("volume", "rm", f"{self.name}-data", check=False)
         # Untag what this app pulled; the images themselves belong to the session.
         refs = docker(

@@ -279,11 +279,11 @@ class TestBed:
         return {TEST_LABEL: self.run_id}
 
     def build(
-        self, tag: str, version: str, cmd: list[str] | None = None, healthcheck: str = ""
+        self, tag: str, version: str, cmd: list[str] | None = None, instructions: str = ""
     ) -> str:
         """Builds an image FROM scratch with busybox that serves `version` over HTTP on :80
-        (or runs `cmd`), with an optional HEALTHCHECK instruction."""
-        context = self.workdir / f"ctx-{version}-{abs(hash((tag, tuple(cmd or []))))}"
+        (or runs `cmd`), with optional further Dockerfile lines (HEALTHCHECK, VOLUME, LABEL)."""
+        context = self.workdir / f"ctx-{version}-{abs(hash((tag, tuple(cmd or []), instructions)))}"
         (context / "www").mkdir(parents=True, exist_ok=True)
         shutil.copy2(BUSYBOX, context / "busybox")
         (context / "www" / "index.html").write_text(version + "\n")
@@ -291,7 +291,7 @@ class TestBed:
             "FROM scratch\n"
             "COPY busybox /bin/busybox\n"
             "COPY www /www\n"
-            f"CMD {json.dumps(cmd or HTTPD_CMD)}\n" + (f"{healthcheck}\n" if healthcheck else "")
+            f"CMD {json.dumps(cmd or HTTPD_CMD)}\n" + (f"{instructions}\n" if instructions else "")
         )
         docker(
             "build",
@@ -332,10 +332,10 @@ class TestBed:
         return sorted(names)
 
     def cleanup(self) -> None:
-        """Removes every container, image, volume and network labelled by this run."""
+        """Removes every container, image, volume and network labelled by this run, and the
+        volumes its containers mounted (anonymous ones carry no label)."""
         ids = docker("ps", "-aq", "--filter", f"label={self.label}", check=False).split()
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
+        remove_containers_and_volumes(ids)
         refs = docker(
             "images",
             "--filter",
@@ -356,6 +356,28 @@ class TestBed:
                 docker(kind, "rm", *names, check=False)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.workdir)
+
+
+def volumes_of(*containers: str) -> list[str]:
+    """The names of the volumes mounted in these containers (those that exist)."""
+    names: list[str] = []
+    for container in containers:
+        found = inspect(container)
+        for mount in (found or {}).get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                names.append(mount["Name"])
+    return names
+
+
+def remove_containers_and_volumes(containers: list[str]) -> None:
+    """Removes the containers and every volume they mount: `docker rm -v` keeps a volume that
+    a container mounted by name, as a redeploy mounts the ones it takes over."""
+    if not containers:
+        return
+    volumes = volumes_of(*containers)
+    docker("rm", "-f", "-v", *containers, check=False)
+    if volumes:
+        docker("volume", "rm", *sorted(set(volumes)), check=False)
 
 
 def inspect(name: str) -> dict | None:
