@@ -173,5 +173,8 @@ async fn remote_digest(
         .inspect_registry_image(&image.local_name(), auth.map(|a| a.credentials(image)))
         .await
         .map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?;
-    Ok((remote.descriptor.digest.unwrap_or_default(), Via::Engine(why)))
+    Ok((
+        remote.descriptor.digest.unwrap_or_default(),
+        Via::Engine(why),
+    ))
 }

@@ -23,13 +23,14 @@ pub fn no_log(_: &str) {}
 /// built before a fork is unusable in the child (tokio-rs/tokio#4301). Building one costs
 /// microseconds next to a Docker round trip. It needs a few file descriptors: a process out of
 /// them gets an error, not a panic.
-pub fn block_on<T>(operation: impl Future<Output = Result<T>>) -> Result<T> {
+/// `context` names what the operation is for, in the error when the runtime cannot start.
+pub fn block_on<T>(context: &str, operation: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
             Error::Docker(format!(
-                "cannot start the I/O runtime ({e}); nothing was changed"
+                "{context}: cannot start the I/O runtime ({e}); nothing was changed"
             ))
         })?
         .block_on(operation)

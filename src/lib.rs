@@ -51,8 +51,9 @@ pub fn pull_image(
     log: LogSink,
 ) -> Result<PullReport> {
     let image = ImageRef::parse(image)?;
-    block_on(async {
-        let docker = connect(&format!("image {image}")).await?;
+    let context = format!("image {image}");
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(image.to_string(), log);
         pull::pull(&docker, &image, auth, timeout, &mut steps).await
     })
@@ -62,16 +63,18 @@ pub fn pull_image(
 pub fn image_diff(name: &str, image: &str) -> Result<DiffReport> {
     redeploy::validate_container_name(name)?;
     let image = ImageRef::parse(image)?;
-    block_on(async {
-        let docker = connect(&format!("container {name:?}")).await?;
+    let context = format!("container {name:?}");
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         diff::image_diff(&docker, name, &image).await
     })
 }
 
 /// Brings the container `request.name` to the declared image and spec (see [`redeploy`]).
 pub fn redeploy_container(request: &RedeployRequest, log: LogSink) -> Result<RedeployReport> {
-    block_on(async {
-        let docker = connect(&format!("container {:?}", request.name)).await?;
+    let context = format!("container {:?}", request.name);
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(request.name.clone(), log);
         redeploy::redeploy(&docker, request, &mut steps).await
     })
@@ -83,8 +86,9 @@ pub fn redeploy_replicas(
     count: u32,
     log: LogSink,
 ) -> Result<ReplicasReport> {
-    block_on(async {
-        let docker = connect(&format!("container {:?}", request.name)).await?;
+    let context = format!("container {:?}", request.name);
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(request.name.clone(), log);
         redeploy::redeploy_replicas(&docker, request, count, &mut steps).await
     })
@@ -97,8 +101,9 @@ pub fn rollback_container(
     log: LogSink,
 ) -> Result<RedeployReport> {
     redeploy::validate_container_name(name)?;
-    block_on(async {
-        let docker = connect(&format!("container {name:?}")).await?;
+    let context = format!("container {name:?}");
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(name, log);
         redeploy::rollback(&docker, name, options, &mut steps).await
     })
@@ -133,7 +138,7 @@ pub fn redeploy_group(
             )));
         }
     }
-    block_on(async {
+    block_on("group", async {
         let docker = connect("group").await?;
         let results = redeploy::redeploy_group(&docker, requests, concurrency, log).await;
         Ok(requests
@@ -160,8 +165,9 @@ pub fn redeploy_group(
 /// Asks the registry for the tag's digest, without pulling: would a pull change the local tag?
 pub fn check_image(image: &str, auth: Option<&Auth>, log: LogSink) -> Result<CheckReport> {
     let image = ImageRef::parse(image)?;
-    block_on(async {
-        let docker = connect(&format!("image {image}")).await?;
+    let context = format!("image {image}");
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(image.to_string(), log);
         check::check(&docker, &image, auth, &mut steps).await
     })
@@ -173,8 +179,9 @@ pub fn preview_redeploy(
     assume_image_id: Option<&str>,
     log: LogSink,
 ) -> Result<RedeployReport> {
-    block_on(async {
-        let docker = connect(&format!("container {:?}", request.name)).await?;
+    let context = format!("container {:?}", request.name);
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(request.name.clone(), log);
         redeploy::preview(&docker, request, assume_image_id, &mut steps).await
     })
@@ -187,8 +194,9 @@ pub fn preview_replicas(
     assume_image_id: Option<&str>,
     log: LogSink,
 ) -> Result<ReplicasReport> {
-    block_on(async {
-        let docker = connect(&format!("container {:?}", request.name)).await?;
+    let context = format!("container {:?}", request.name);
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(request.name.clone(), log);
         redeploy::preview_replicas(&docker, request, count, assume_image_id, &mut steps).await
     })
@@ -202,8 +210,9 @@ pub fn remove_container(
     log: LogSink,
 ) -> Result<RemoveReport> {
     redeploy::validate_container_name(name)?;
-    block_on(async {
-        let docker = connect(&format!("container {name:?}")).await?;
+    let context = format!("container {name:?}");
+    block_on(&context, async {
+        let docker = connect(&context).await?;
         let mut steps = Steps::new(name, log);
         redeploy::remove(&docker, name, lock_timeout, &mut steps).await
     })

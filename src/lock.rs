@@ -403,7 +403,7 @@ mod tests {
     fn a_second_holder_waits_then_times_out() {
         let _dir = test_dir();
         let web = Subject::Container("web");
-        let done: Result<()> = block_on(async {
+        let done: Result<()> = block_on("test", async {
             let held = acquire(web, Duration::from_secs(1)).await.unwrap();
             let err = acquire(web, Duration::from_millis(200)).await.unwrap_err();
             assert!(matches!(err, Error::LockTimeout(_)), "{err}");

@@ -119,7 +119,15 @@ fn to_json(what: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> 
             ))),
         }
     } else if obj.is_instance_of::<PyFloat>() {
-        Ok(Value::from(obj.extract::<f64>()?))
+        // JSON has no NaN or infinity (serde_json would make them null: "not given").
+        let number = obj.extract::<f64>()?;
+        serde_json::Number::from_f64(number)
+            .map(Value::Number)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{what}: {number} is not a finite number; nothing was changed"
+                ))
+            })
     } else if let Ok(s) = obj.cast::<PyString>() {
         Ok(Value::String(s.to_str()?.to_string()))
     } else if let Ok(dict) = obj.cast::<PyDict>() {

@@ -100,9 +100,16 @@ fn direct_refused(host: &str) -> Option<String> {
             return Some(format!("{DIRECT_ENV}={value}"));
         }
     }
-    let proxy = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-        .into_iter()
-        .find(|var| std::env::var(var).is_ok_and(|v| !v.is_empty()))?;
+    let proxy = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .find(|var| std::env::var(var).is_ok_and(|v| !v.is_empty()))?;
     let no_proxy = std::env::var("NO_PROXY")
         .or_else(|_| std::env::var("no_proxy"))
         .unwrap_or_default();
@@ -120,10 +127,7 @@ fn no_proxy_covers(no_proxy: &str, host: &str) -> bool {
         .filter(|entry| !entry.is_empty())
         .any(|entry| {
             let domain = strip_port(entry).trim_start_matches('.');
-            entry == "*"
-                || entry == host
-                || bare == domain
-                || bare.ends_with(&format!(".{domain}"))
+            entry == "*" || entry == host || bare == domain || bare.ends_with(&format!(".{domain}"))
         })
 }
 
@@ -251,7 +255,9 @@ fn digest_of(response: &Response<hyper::body::Incoming>) -> Answer<String> {
     let well_formed = digest.split_once(':').is_some_and(|(algorithm, hex)| {
         !algorithm.is_empty()
             && hex.len() >= 32
-            && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     });
     if !well_formed {
         return unanswered(format!("malformed Docker-Content-Digest {digest:?}"));
@@ -274,7 +280,8 @@ async fn authorize(
             if !target.may_carry_credentials() {
                 return unanswered("Basic auth over plain HTTP to another host");
             }
-            basic(auth).ok_or_else(|| Unanswered("Basic auth asked and no credentials given".into()))
+            basic(auth)
+                .ok_or_else(|| Unanswered("Basic auth asked and no credentials given".into()))
         }
         "bearer" => Ok(format!("Bearer {}", token(challenge, image, auth).await?)),
         other => unanswered(format!("unknown auth scheme {other:?}")),
@@ -588,7 +595,10 @@ mod tests {
         assert_eq!(bearer.param("scope"), Some("repository:library/nginx:pull"));
 
         let basic = Challenge::parse(r#"Basic realm="test""#);
-        assert_eq!((basic.scheme.as_str(), basic.param("realm")), ("Basic", Some("test")));
+        assert_eq!(
+            (basic.scheme.as_str(), basic.param("realm")),
+            ("Basic", Some("test"))
+        );
 
         // Escapes inside quotes, a comma inside a quoted value, unquoted tokens, odd spacing.
         let odd = Challenge::parse(r#"Bearer  realm="a \"b\", c" , service=svc,scope="x:y""#);

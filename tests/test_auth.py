@@ -181,3 +181,64 @@ def test_the_token_flow_is_answered_directly(token_app, caplog):
     check_step = next(s for s in again["steps"] if s["step"] == "check")
     assert "asked directly" in check_step["detail"]
     assert_no_secret(caplog.text, deployed, moved, again)
+
+
+ENV_SECRET, ENV_SECRET_2 = "env-S3cret-one", "env-S3cret-two"
+
+
+def assert_no_env_secret(*texts) -> None:
+    for text in texts:
+        assert ENV_SECRET not in str(text) and ENV_SECRET_2 not in str(text), text
+
+
+def test_environment_values_never_leave_the_container(auth_app, caplog, tmp_path):
+    """`environment` values (often secrets) are masked in every return, change, comment,
+    report and log line, through Python and through Salt; only the container has them."""
+    ref = auth_app.publish("v1")
+    caplog.set_level(logging.DEBUG)
+    first = auth_app.deploy(auth=GOOD, environment={"DB_PASSWORD": ENV_SECRET})
+    changed = auth_app.deploy(auth=GOOD, environment={"DB_PASSWORD": ENV_SECRET_2})
+    assert changed["changes"]["environment"]["new"] == {"DB_PASSWORD": "<hidden, changed>"}
+    predicted = docker_deploy.preview(
+        auth_app.name, ref, **auth_app.spec(environment={"DB_PASSWORD": ENV_SECRET})
+    )
+    assert predicted["action"] == "replaced"
+    auth_app.publish("exits")
+    with pytest.raises(docker_deploy.RolledBack) as err:
+        auth_app.deploy(auth=GOOD, environment={"DB_PASSWORD": ENV_SECRET})
+    (entry,) = docker_deploy.redeploy_group(
+        [{"name": auth_app.name, "image": ref, "auth": GOOD, "min_uptime": 0.5,
+          **auth_app.spec(environment={"DB_PASSWORD": ENV_SECRET})}]
+    )  # fmt: skip
+    assert entry["error"] == "RolledBack"
+    assert f"DB_PASSWORD={ENV_SECRET_2}" in inspect(auth_app.name)["Config"]["Env"]
+    assert_no_env_secret(first, changed, predicted, err.value, err.value.report, entry)
+    assert_no_env_secret(caplog.text)
+    assert_no_secret(first, changed, predicted, err.value, err.value.report, entry, caplog.text)
+
+    auth_app.publish("v2")
+    salt = SaltCall(tmp_path / "salt", auth_app)
+    (salt.root / "pillar" / "app.sls").write_text(
+        f"env_tag: prod\ndocker-registries:\n  {auth_app.registry.host}:\n"
+        f"    username: {USER}\n    password: {PASSWORD}\n"
+    )
+    conf = salt.root / "conf" / "minion"
+    conf.write_text(conf.read_text() + "log_level_logfile: info\n")
+    label_key, label_value = next(iter(auth_app.bed.labels.items()))
+    (salt.root / "states" / "app.sls").write_text(
+        f"{auth_app.name}:\n  docker_deploy.deployed:\n"
+        f"    - image: {auth_app.registry.host}/{auth_app.repo}\n    - tag: prod\n"
+        f'    - port_bindings: ["127.0.0.1:{auth_app.port}:80"]\n'
+        f"    - environment: {{DB_PASSWORD: {ENV_SECRET}}}\n"
+        f'    - labels: {{{label_key}: "{label_value}"}}\n    - min_uptime: 0.5\n'
+    )
+    predicted = salt.apply(test=True)
+    assert predicted["result"] is None, predicted
+    applied = salt.apply()
+    assert applied["result"] is True, applied
+    assert applied["changes"]["environment"]["new"] == {"DB_PASSWORD": "<hidden, changed>"}
+    (log,) = salt.root.rglob("minion.log")
+    ours = [line for line in log.read_text().splitlines() if "docker_deploy" in line]
+    assert ours, "our step lines are in the minion log"
+    assert_no_env_secret(predicted, applied, *ours)
+    assert_no_secret(predicted, applied, *ours)
