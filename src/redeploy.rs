@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bollard::models::NetworkConnectRequest;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectNetworkOptions, ListContainersOptions, ListImagesOptions,
+    CreateContainerOptions, EventsOptions, InspectNetworkOptions, ListContainersOptions, ListImagesOptions,
     LogsOptions, RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions,
     RenameContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
@@ -1545,6 +1545,8 @@ pub(crate) async fn verify(
     started_by_us: bool,
 ) -> std::result::Result<(), Fault> {
     let started = Instant::now();
+    // For the Engine's events: from a little before this verification (its start step).
+    let since = std::time::SystemTime::now() - Duration::from_secs(30);
     let mut first_restart_count = None;
     let mut first_started_at = None;
     let mut waited_for_exit = false;
@@ -1588,11 +1590,14 @@ pub(crate) async fn verify(
             }
         };
         if state.restarting.unwrap_or(false) || restarts > baseline || restarted {
-            // Between two restarts the exit code is already reset: the output tells more.
+            // Between two restarts the exit code is already reset, and a start resets the
+            // out-of-memory flag: the output and the Engine's events tell more.
+            let oom = state.oom_killed.unwrap_or(false) || oom_killed_since(docker, id, since).await;
             return Err(Fault::new(format!(
-                "it keeps restarting ({} restarts, last exit code {}){}",
+                "it keeps restarting ({} restarts, last exit code {}{}){}",
                 restarts,
                 state.exit_code.unwrap_or_default(),
+                if oom { "; killed: out of memory" } else { "" },
                 output_tail(docker, id).await
             )));
         }
@@ -1669,6 +1674,28 @@ async fn wait_for_exit(docker: &Docker, id: &str, limit: Duration) {
         _ = exit.next() => {}
         _ = tokio::time::sleep(limit) => {}
     }
+}
+
+/// Whether the Engine reported an out-of-memory kill of the container since `since` (its
+/// `oom` event: the state's flag is gone once a restart policy has started it again).
+async fn oom_killed_since(docker: &Docker, id: &str, since: std::time::SystemTime) -> bool {
+    use futures_util::StreamExt;
+    let seconds = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs().to_string())
+            .unwrap_or_default()
+    };
+    let options = EventsOptions {
+        since: Some(seconds(since)),
+        until: Some(seconds(std::time::SystemTime::now() + Duration::from_secs(1))),
+        filters: Some(HashMap::from([
+            ("container".to_string(), vec![id.to_string()]),
+            ("event".to_string(), vec!["oom".to_string()]),
+        ])),
+    };
+    let mut events = docker.events(Some(options));
+    let first = tokio::time::timeout(Duration::from_secs(3), events.next()).await;
+    matches!(first, Ok(Some(Ok(_))))
 }
 
 /// The last lines the container wrote (stdout and stderr), for the message of a failure:

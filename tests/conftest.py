@@ -19,6 +19,7 @@ from testbed import (
     EXITS_LATER_CMD,
     HEALTHY,
     NEVER_HEALTHY,
+    OOM_CMD,
     STUBBORN_CMD,
     UNHEALTHY,
     Registry,
@@ -49,6 +50,7 @@ VARIANTS = {
     "volume-v2": ("v2", None, f"VOLUME {json.dumps([IMAGE_VOLUME])}"),
     # A failing image with one more VOLUME: its fresh volume must go with it.
     "volume-exits": ("exits", EXIT_CMD, f"VOLUME {json.dumps([IMAGE_VOLUME, '/var/cache/new'])}"),
+    "oom": ("oom", OOM_CMD, ""),
 }
 
 

@@ -27,24 +27,40 @@ except docker_deploy.DeployError as err:
 """
 
 
-class Run:
-    """A redeploy in a child process, optionally paused after a step (test-only hook)."""
+def pause_env(pause_file: Path, pause: str | None) -> dict[str, str]:
+    """The test hook's environment: pause after the step `pause` (`stop`, `rename:2`) until
+    `pause_file` is deleted."""
+    if not pause:
+        return {}
+    return {
+        "SALTEXT_DOCKER_DEPLOY_PAUSE_AFTER": pause,
+        "SALTEXT_DOCKER_DEPLOY_PAUSE_FILE": str(pause_file),
+    }
 
-    def __init__(self, app, tmp_path: Path, pause: str | None = None, **kwargs):
+
+class Run:
+    """A redeploy in a child process, optionally paused after a step (test-only hook). With
+    `engine` (a privateengine.PrivateEngine) the child runs in that engine's namespace."""
+
+    def __init__(
+        self,
+        app,
+        tmp_path: Path,
+        pause: str | None = None,
+        engine=None,
+        env: dict[str, str] | None = None,
+        **kwargs,
+    ):
         self.pause_file = tmp_path / f"paused-{time.monotonic_ns()}"
-        env = dict(os.environ)
-        if pause:
-            env["SALTEXT_DOCKER_DEPLOY_PAUSE_AFTER"] = pause
-            env["SALTEXT_DOCKER_DEPLOY_PAUSE_FILE"] = str(self.pause_file)
+        extra = {**pause_env(self.pause_file, pause), **(env or {})}
         kwargs.setdefault("min_uptime", 0.5)
         args = {"name": app.name, "image": app.ref, **app.spec(), **kwargs}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, json.dumps(args)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        command = [sys.executable, "-c", RUNNER, json.dumps(args)]
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        if engine is None:
+            self.proc = subprocess.Popen(command, env={**os.environ, **extra}, **pipes)
+        else:
+            self.proc = engine.popen(*command, env=extra, **pipes)
 
     def wait_paused(self) -> None:
         wait_for(lambda: self.pause_file.exists() or self.proc.poll() is not None, timeout=60)
@@ -57,8 +73,8 @@ class Run:
     def release(self) -> None:
         self.pause_file.unlink()
 
-    def outcome(self) -> dict:
-        out, err = self.proc.communicate(timeout=120)
+    def outcome(self, timeout: float = 120) -> dict:
+        out, err = self.proc.communicate(timeout=timeout)
         assert out.strip(), err
         return json.loads(out.strip().splitlines()[-1])
 

@@ -55,16 +55,24 @@ class SaltCall:
             )
         )
 
-    def apply(self, test: bool = False) -> dict:
+    def command(self, test: bool = False) -> list[str]:
         cmd = [str(SALT_CALL), "--local", "-c", str(self.root / "conf"), "--out=json"]
-        cmd += ["state.apply", "app"] + (["test=True"] if test else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        return cmd + ["state.apply", "app"] + (["test=True"] if test else [])
+
+    @staticmethod
+    def result(proc) -> dict:
+        """The docker_deploy state's result from a finished salt-call's JSON output."""
         try:
             states = json.loads(proc.stdout)["local"]
         except (ValueError, KeyError) as err:
             raise AssertionError(f"salt-call failed: {proc.stdout}\n{proc.stderr}") from err
         (result,) = [v for k, v in states.items() if k.startswith("docker_deploy_|-")]
         return result
+
+    def apply(self, test: bool = False) -> dict:
+        cmd = self.command(test)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        return self.result(proc)
 
 
 @pytest.fixture

@@ -54,6 +54,14 @@ EXITS_LATER_CMD = [
     "/bin/busybox httpd -p 80 -h /www; sleep 1; echo 'lost the database'; exit 0",
 ]
 
+# Serves for a second, then its PID 1 holds 250 MB: killed under a memory limit below that.
+OOM_CMD = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "/bin/busybox httpd -p 80 -h /www; sleep 1; exec /bin/busybox tail -c 250000000 /dev/zero",
+]
+
 # HEALTHCHECK instructions for the image variants.
 HEALTHY = "HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD " + json.dumps(
     ["/bin/busybox", "wget", "-q", "-O-", "http://127.0.0.1/"]
