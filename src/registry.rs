@@ -356,6 +356,14 @@ async fn token(challenge: &Challenge, image: &ImageRef, auth: Option<&Auth>) -> 
         .ok_or_else(|| Unanswered("the token service answered no token".into()))
 }
 
+/// A `WWW-Authenticate` header as this module reads it: the scheme and the parameters (for
+/// the fuzz target: registries are the hostile input here).
+#[doc(hidden)]
+pub fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
+    let challenge = Challenge::parse(header);
+    (challenge.scheme, challenge.params)
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn percent_encode(text: &str) -> String {
     text.bytes()

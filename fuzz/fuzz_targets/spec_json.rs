@@ -1,0 +1,29 @@
+//! Any JSON object as the keyword arguments of a container: a spec or an `InvalidSpec`, never
+//! a panic; a spec builds its create body and reads back from its record unchanged.
+#![no_main]
+
+use docker_deploy::{ContainerSpec, Error};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(Value::Object(keywords)) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let spec = match ContainerSpec::from_keywords("web", &keywords) {
+        Ok(spec) => spec,
+        Err(Error::InvalidSpec(message)) => {
+            assert!(message.contains("nothing was changed"), "{message}");
+            return;
+        }
+        Err(other) => panic!("not an InvalidSpec: {other:?}"),
+    };
+    let record = spec.canonical_json();
+    let back = ContainerSpec::from_record("web", &record).expect("a record reads back");
+    assert_eq!(back, spec, "{record}");
+    assert_eq!(back.canonical_json(), record);
+    let _ = spec.to_create_body("sha256:0", &[], &[]);
+    for index in 1..=3 {
+        let _ = spec.for_replica("web", index, 3);
+    }
+});
