@@ -156,3 +156,29 @@ def test_a_tls_registry_is_asked_directly_once_its_ca_is_known(
         assert docker_deploy.check(ref)["via"] == "engine"
     finally:
         app.remove()
+
+
+def test_remove_takes_what_an_interrupted_or_kept_redeploy_left(app):
+    app.publish("v1")
+    app.deploy()
+    backup = inspect(app.name)["Id"]
+    # rollback=False keeps the failed container and the stopped previous one.
+    app.publish("exits")
+    with pytest.raises(docker_deploy.ContainerStartError):
+        app.deploy(rollback=False)
+    assert inspect(f"{app.name}.deploy-old")["Id"] == backup
+    gone = docker_deploy.remove(app.name)
+    assert gone["removed"] and gone["helpers_removed"] == [f"{app.name}.deploy-old"], gone
+    assert app.bed.containers(app.name) == []
+
+
+def test_remove_outwaits_a_slow_stop(app, monkeypatch):
+    """The container ignores SIGTERM: its stop takes its whole shutdown_timeout (5 s), longer
+    than one Engine call may take here (2 s). Once that read as an unreachable Engine."""
+    app.ref = app.bed.publish(app.registry, app.images["stubborn-v1"], app.repo, "prod")
+    app.deploy()
+    monkeypatch.setenv("SALTEXT_DOCKER_DEPLOY_ENGINE_TIMEOUT", "2")
+    started = time.monotonic()
+    gone = docker_deploy.remove(app.name)
+    assert gone["removed"] and inspect(app.name) is None
+    assert time.monotonic() - started >= 4, "the stop waited out the container's stop timeout"

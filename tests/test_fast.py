@@ -261,3 +261,31 @@ def test_a_container_whose_digest_is_unknown_records_it_empty(app):
         assert inspect(app.name)["Config"]["Labels"][DIGEST_LABEL] == ""
     finally:
         docker("rmi", "-f", committed, check=False)
+
+
+def test_keep_images_of_one_entry_never_prunes_an_image_another_entry_deploys(app):
+    """Two entries of one repository on two tags, both moved: the first one's keep_images=1
+    ran before the second one was created and took the second one's (older) new image."""
+    entries = [{**e, "keep_images": 1 if i == 0 else None} for i, e in enumerate(group_of(app, 2))]
+    for entry, tag in zip(entries, ("a", "b"), strict=True):
+        entry["image"] = app.bed.publish(app.registry, app.images["v1"], app.repo, tag)
+    created = docker_deploy.redeploy_group(entries, concurrency=1)
+    assert [e["report"]["action"] for e in created] == ["created"] * 2
+    # New images for both tags: tag b's built first, so it is the older of the two.
+    for tag, version in (("b", "v2"), ("a", "v3")):
+        local = f"ddtest-{app.bed.run_id}/prune:{tag}-{time.monotonic_ns()}"
+        app.bed.build(local, version)
+        app.bed.publish(app.registry, local, app.repo, tag)
+        docker("rmi", local)
+    moved = docker_deploy.redeploy_group(entries, concurrency=1)
+    assert [e["error"] for e in moved] == [None, None], moved
+    assert [e["report"]["action"] for e in moved] == ["replaced"] * 2
+    assert wait_http(port_of(entries[0]), "v3") == "v3"
+    assert wait_http(port_of(entries[1]), "v2") == "v2"
+    # Pruned once both were done, never an image an entry deploys (v1 is the session's image,
+    # which other tags still name: kept, with a warning).
+    report = moved[0]["report"]
+    assert "prune" in [s["step"] for s in report["steps"]], report["steps"]
+    in_use = {report["image_id"], moved[1]["report"]["image_id"]}
+    assert not in_use & set(report["removed_images"]), report
+    docker("rm", "-f", *[e["name"] for e in entries], check=False)
