@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use bollard::models::NetworkConnectRequest;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
-    CreateContainerOptions, EventsOptions, InspectNetworkOptions, ListContainersOptions, ListImagesOptions,
-    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions,
-    RenameContainerOptions, StopContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, EventsOptions, InspectNetworkOptions, ListContainersOptions,
+    ListImagesOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions,
+    RemoveVolumeOptions, RenameContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use serde::Serialize;
@@ -1592,7 +1592,8 @@ pub(crate) async fn verify(
         if state.restarting.unwrap_or(false) || restarts > baseline || restarted {
             // Between two restarts the exit code is already reset, and a start resets the
             // out-of-memory flag: the output and the Engine's events tell more.
-            let oom = state.oom_killed.unwrap_or(false) || oom_killed_since(docker, id, since).await;
+            let oom =
+                state.oom_killed.unwrap_or(false) || oom_killed_since(docker, id, since).await;
             return Err(Fault::new(format!(
                 "it keeps restarting ({} restarts, last exit code {}{}){}",
                 restarts,
@@ -1687,7 +1688,9 @@ async fn oom_killed_since(docker: &Docker, id: &str, since: std::time::SystemTim
     };
     let options = EventsOptions {
         since: Some(seconds(since)),
-        until: Some(seconds(std::time::SystemTime::now() + Duration::from_secs(1))),
+        until: Some(seconds(
+            std::time::SystemTime::now() + Duration::from_secs(1),
+        )),
         filters: Some(HashMap::from([
             ("container".to_string(), vec![id.to_string()]),
             ("event".to_string(), vec!["oom".to_string()]),
