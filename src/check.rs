@@ -9,7 +9,7 @@ use bollard::Docker;
 use serde::Serialize;
 
 use crate::engine::{inspect_image, Steps};
-use crate::error::{EngineFault, Result};
+use crate::error::{EngineFault, Error, Result};
 use crate::plan::short_id;
 use crate::pull::{pull_error, Auth};
 use crate::reference::ImageRef;
@@ -32,6 +32,34 @@ pub struct CheckReport {
 }
 
 const UNTOUCHED: &str = "nothing was pulled and nothing was changed";
+
+/// The longest the Engine may take to give the registry's digest.
+const ENGINE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn credentials_at_risk(image: &ImageRef, why: &str) -> Error {
+    Error::Registry(format!(
+        "image {image}: registry {} would have the credentials sent where they must not go \
+         ({why}); they were sent neither there nor to the Engine; {UNTOUCHED}",
+        image.registry
+    ))
+}
+
+/// Before credentials go to the Engine for a pull no check preceded: the error of a registry
+/// whose token realm would get them in clear, or over TLS nobody verifies (see
+/// [`registry::Unanswered::credentials_at_risk`]). One request, and only with credentials.
+pub(crate) async fn refuse_credentials_at_risk(
+    image: &ImageRef,
+    auth: Option<&Auth>,
+) -> Result<()> {
+    let Some(auth) = auth else { return Ok(()) };
+    match registry::manifest_digest(image, Some(auth)).await {
+        Err(refused) if refused.credentials_at_risk => {
+            Err(credentials_at_risk(image, &refused.why)
+                .reword("the local tag and all containers were left as they were"))
+        }
+        _ => Ok(()),
+    }
+}
 
 pub async fn check(
     docker: &Docker,
@@ -167,12 +195,21 @@ async fn remote_digest(
 ) -> Result<(String, Via)> {
     let why = match registry::manifest_digest(image, auth).await {
         Ok(digest) => return Ok((digest, Via::Registry)),
-        Err(registry::Unanswered(why)) => why,
+        Err(refused) if refused.credentials_at_risk => {
+            return Err(credentials_at_risk(image, &refused.why))
+        }
+        Err(refused) => refused.why,
     };
-    let remote = docker
-        .inspect_registry_image(&image.local_name(), auth.map(|a| a.credentials(image)))
-        .await
-        .map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?;
+    // The Engine waits on the registry as long as it trickles: bounded here, the registry's
+    // fault (the Engine's own pings give up after 15-25 s).
+    let local_name = image.local_name();
+    let asked = docker.inspect_registry_image(&local_name, auth.map(|a| a.credentials(image)));
+    let remote = match tokio::time::timeout(ENGINE_CHECK_TIMEOUT, asked).await {
+        Ok(answer) => {
+            answer.map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?
+        }
+        Err(_) => return Err(pull_error(image, EngineFault::TimedOut).reword(UNTOUCHED)),
+    };
     Ok((
         remote.descriptor.digest.unwrap_or_default(),
         Via::Engine(why),

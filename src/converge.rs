@@ -42,7 +42,8 @@ impl Strategy {
             "stop-first" => Ok(Strategy::StopFirst),
             "start-first" => Ok(Strategy::StartFirst),
             other => Err(Error::InvalidSpec(format!(
-                "strategy {other:?} is unknown (known: {}); nothing was changed",
+                "strategy {} is unknown (known: {}); nothing was changed",
+                crate::options::describe(&serde_json::Value::String(other.to_string())),
                 Strategy::NAMES.join(", ")
             ))),
         }
@@ -146,20 +147,17 @@ pub enum Recovery {
 
 /// Turns what a run left behind back into one container under the name.
 ///
-/// `keep_new`: the declaration a new container under the name may be kept for, once verified;
-/// `None` distrusts it (its verification failed) so the backup comes back. `start_restored`:
-/// start the backup once it has its name back (it served before it was stopped).
+/// `trust_new`: a new container under the name that runs is kept once it passes verification
+/// now, whatever is declared today (it is at least as new as the backup, and a changed
+/// declaration is the plan's business, after the recovery); `false` distrusts it (its
+/// verification failed) so the backup comes back. `start_restored`: start the backup once it
+/// has its name back (it served before it was stopped).
 ///
 /// The order keeps the evidence: a backup this tool did not create (an adopted container) is
 /// recognised only by the new container that records it, so that one is removed last, after
 /// the backup has its name back and runs. A run killed (or failing) anywhere in between leaves
 /// a scene the next run still recognises; nothing is ever left for every later run to refuse.
-pub fn recover(
-    name: &str,
-    scene: &Scene,
-    keep_new: Option<&Desired>,
-    start_restored: bool,
-) -> Recovery {
+pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool) -> Recovery {
     let owned = |c: &Observed| c.owner.as_deref() == Some(name);
     let links_to = |c: &Option<Observed>, id: &str| {
         c.as_ref()
@@ -197,11 +195,7 @@ pub fn recover(
             let backup_id = Who::Id(backup.id.clone());
             match primary {
                 Some(primary) if linked => {
-                    let declared = keep_new.is_some_and(|d| {
-                        primary.image_id == d.image_id
-                            && primary.declared_spec.as_deref() == Some(d.spec_json)
-                    });
-                    if declared && is_running(primary) {
+                    if trust_new && is_running(primary) {
                         ops.push(Op::Verify(Who::Id(primary.id.clone())));
                         if is_running(backup) {
                             ops.push(Op::Stop(backup_id.clone()));
@@ -559,6 +553,36 @@ fn describe_running(scene: &Scene) -> String {
     }
 }
 
+/// Puts the previous container back after a failed replacement: the recovery of what the run
+/// left, distrusting the new container. A step that fails is tried once more from the scene it
+/// left (a second fault must not leave the service down until the next run), unless the
+/// Engine cannot be reached at all.
+async fn roll_back<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    was_running: bool,
+    started: Instant,
+) -> std::result::Result<(), String> {
+    let mut outcome = Ok(());
+    for _attempt in 0..2 {
+        // Without knowing what is where, nothing can be claimed restored.
+        let scene = engine.scene().await.map_err(|fault| fault.message)?;
+        let (ops, what) = match recover(name, &scene, false, was_running) {
+            Recovery::Ops { ops, what } => (ops, what),
+            Recovery::Nothing => return outcome,
+            Recovery::Refuse(why) => return Err(why),
+        };
+        let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
+        engine.note("rollback", started, what);
+        match result {
+            Ok(()) => return Ok(()),
+            Err(failure) if failure.fault.unreachable => return Err(failure.fault.message),
+            Err(failure) => outcome = Err(failure.fault.message),
+        }
+    }
+    outcome
+}
+
 /// Recovers what an interrupted run left, plans, and carries the plan out; on failure puts
 /// the previous container back (unless `settings.rollback` is off).
 pub(crate) async fn converge<E: Engine>(
@@ -583,9 +607,9 @@ pub(crate) async fn converge<E: Engine>(
     // the scene is then: a start that failed once (an Engine under load) must not leave the
     // service down until the next run.
     let mut recovered: Option<String> = None;
-    let mut keep_new = Some(desired);
+    let mut trust_new = true;
     for attempt in 1.. {
-        let (ops, what) = match recover(name, &scene, keep_new, true) {
+        let (ops, what) = match recover(name, &scene, trust_new, true) {
             Recovery::Nothing => break,
             Recovery::Refuse(why) => {
                 return Err(Box::new(Failed {
@@ -617,7 +641,7 @@ pub(crate) async fn converge<E: Engine>(
                 // back. Any other failure (a backup that cannot be removed) must not cost a
                 // verified one.
                 if matches!(failure.op, Op::Verify(_)) && !failure.fault.unreachable {
-                    keep_new = None;
+                    trust_new = false;
                 }
                 let after = if failure.fault.unreachable || attempt >= 2 {
                     None
@@ -658,6 +682,24 @@ pub(crate) async fn converge<E: Engine>(
         planned,
         format!("{}: {}", decision.action.as_str(), decision.summary()),
     );
+    if let Some(old) = current.as_ref().filter(|c| c.auto_remove) {
+        if decision.action == Action::Replace {
+            return Err(Box::new(Failed {
+                why: format!(
+                    "container {name:?} ({}) was started with --rm: the Engine deletes it, and its \
+                     anonymous volumes, the moment it stops, so it cannot wait as the backup \
+                     while the new one proves itself; recreate it without --rm (or remove it) \
+                     and run again; nothing was changed",
+                    short_id(&old.id)
+                ),
+                current,
+                plan: Some(decision),
+                kind: FailKind::Refused,
+                state: "nothing was changed".into(),
+                recovered,
+            }));
+        }
+    }
     let ops = ops_for(decision.action, settings.strategy, current.as_ref());
     let mut progress = Progress::default();
     let result = run_ops(engine, name, &ops, current.as_ref(), &mut progress).await;
@@ -740,19 +782,7 @@ pub(crate) async fn converge<E: Engine>(
     }
     let started = Instant::now();
     let undone = match decision.action {
-        Action::Replace => match engine.scene().await {
-            // Without knowing what is where, nothing can be claimed restored.
-            Err(fault) => Err(fault.message),
-            Ok(scene) => match recover(name, &scene, None, was_running) {
-                Recovery::Ops { ops, what } => {
-                    let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
-                    engine.note("rollback", started, what);
-                    result.map_err(|f| f.fault.message)
-                }
-                Recovery::Nothing => Ok(()),
-                Recovery::Refuse(why) => Err(why),
-            },
-        },
+        Action::Replace => roll_back(engine, name, was_running, started).await,
         Action::Create => match progress.new_id.clone() {
             Some(id) => {
                 let removed = engine
@@ -834,6 +864,10 @@ mod tests {
         /// The mutating call (counted from 0 in this run) that fails once, changing nothing:
         /// an Engine refusing a step for a moment.
         fail_at: Option<usize>,
+        /// The containers started, in order.
+        started: Vec<String>,
+        /// The old container was started with `--rm`.
+        auto_remove: bool,
     }
 
     impl Fake {
@@ -855,6 +889,8 @@ mod tests {
                 next_id: 0,
                 undeletable: None,
                 fail_at: None,
+                started: Vec::new(),
+                auto_remove: false,
             }
         }
 
@@ -908,6 +944,7 @@ mod tests {
                     declared_spec: c.spec.clone(),
                     owner: c.owner.clone(),
                     previous_container: c.previous.clone(),
+                    auto_remove: self.auto_remove && c.id == "old",
                     ..Observed::default()
                 })
         }
@@ -964,6 +1001,7 @@ mod tests {
         async fn start(&mut self, id: &str) -> std::result::Result<(), Fault> {
             self.tick()?;
             self.find(id)?.running = true;
+            self.started.push(id.to_string());
             Ok(())
         }
         async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault> {
@@ -1138,6 +1176,70 @@ mod tests {
                     fake.assert_one("sha256:v2");
                 }
             }
+        }
+    }
+
+    /// A container started with `--rm` vanishes when it stops: never replaced, never touched.
+    #[test]
+    fn an_auto_remove_container_is_refused_untouched() {
+        let mut fake = Fake::adopted(true);
+        fake.auto_remove = true;
+        let failed = run(&mut fake, Strategy::CreateFirst, true).unwrap_err();
+        assert_eq!(failed.kind, FailKind::Refused);
+        assert!(failed.why.contains("--rm"), "{}", failed.why);
+        assert_eq!(fake.calls, 0, "no step was taken");
+        fake.assert_one("sha256:v1");
+    }
+
+    /// A bad image whose rollback then meets one failing step: the rollback tries again, and
+    /// the previous container serves when the run ends.
+    #[test]
+    fn a_failure_during_the_rollback_still_restores_the_previous_container() {
+        for (strategy, adopted) in STRATEGIES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            for fail_at in 0..14 {
+                let mut fake = if adopted {
+                    Fake::adopted(true)
+                } else {
+                    Fake::with_old(true)
+                };
+                fake.bad_image = Some("sha256:v2".into());
+                fake.fail_at = Some(fail_at);
+                let context = format!("{strategy:?} adopted={adopted} fail_at={fail_at}");
+                assert!(run(&mut fake, strategy, true).is_err(), "{context}");
+                fake.assert_serving(&context);
+                fake.fail_at = None;
+                assert!(run(&mut fake, strategy, true).is_err(), "{context}");
+                fake.assert_one("sha256:v1");
+            }
+        }
+    }
+
+    /// A new container verified and serving, whose backup a kill (or a failed removal) left
+    /// behind, is kept by the next run even when the declaration has moved on since: the old
+    /// one is removed, never started again on what the new one wrote.
+    #[test]
+    fn a_verified_new_container_is_kept_when_the_declaration_moved_on() {
+        for strategy in STRATEGIES {
+            let mut fake = Fake::with_old(true);
+            let verified = {
+                let mut probe = Fake::with_old(true);
+                run(&mut probe, strategy, true).unwrap();
+                probe.calls - 1 // every step but the old one's removal
+            };
+            fake.crash_after = Some(verified);
+            assert!(run(&mut fake, strategy, true).is_err());
+            fake.crash_after = None;
+            fake.calls = 0;
+            fake.desired_image = "sha256:v3".into();
+            fake.started.clear();
+            let done = run(&mut fake, strategy, true).unwrap();
+            assert!(done.recovered.is_some(), "{strategy:?}: {done:?}");
+            assert!(
+                !fake.started.contains(&"old".to_string()),
+                "{strategy:?}: the previous container was started again: {:?}",
+                fake.started
+            );
+            fake.assert_one("sha256:v3");
         }
     }
 

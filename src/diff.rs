@@ -49,7 +49,12 @@ pub(crate) fn observe_summary(summary: &ContainerSummary) -> Observed {
 /// Reduces an inspect to what the decision needs.
 pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
     let config = inspect.config.as_ref();
-    observed(
+    let auto_remove = inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.auto_remove)
+        .unwrap_or(false);
+    let found = observed(
         inspect.id.clone().unwrap_or_default(),
         inspect.image.clone().unwrap_or_default(),
         inspect
@@ -61,7 +66,11 @@ pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
         config.and_then(|c| c.stop_timeout),
         config.and_then(|c| c.labels.as_ref()),
         inspect.mounts.as_deref().unwrap_or_default(),
-    )
+    );
+    Observed {
+        auto_remove,
+        ..found
+    }
 }
 
 /// Where a container's labels under our prefix came from.
@@ -133,6 +142,9 @@ fn observed(
         image_id,
         status,
         stop_timeout,
+        // Only an inspect tells (see `observe`); a listing leaves it unknown, which only the
+        // no-op reads.
+        auto_remove: false,
     }
 }
 

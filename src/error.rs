@@ -94,8 +94,11 @@ impl Error {
 pub(crate) enum EngineFault {
     /// The Engine answered with an HTTP error status.
     Status { code: u16, message: String },
-    /// The request never got an answer: socket missing, connection refused, timeout.
+    /// The request never got an answer: socket missing, connection refused.
     Unreachable(String),
+    /// The Engine took the request but gave no answer in time (hung or stopped, or itself
+    /// waiting on a registry that trickles or never ends its answer).
+    TimedOut,
     /// A streamed operation (pull) reported an error in its body.
     Stream(String),
     /// Anything else (a response we could not parse, ...).
@@ -117,7 +120,7 @@ impl From<bollard::errors::Error> for EngineFault {
             B::SocketNotFoundError(path) => {
                 EngineFault::Unreachable(format!("no Docker socket at {path}"))
             }
-            B::RequestTimeoutError => EngineFault::Unreachable("request timed out".into()),
+            B::RequestTimeoutError => EngineFault::TimedOut,
             e @ (B::HyperResponseError { .. }
             | B::HyperLegacyError { .. }
             | B::IOError { .. }
@@ -139,6 +142,7 @@ impl EngineFault {
         match self {
             EngineFault::Status { message, .. } => message,
             EngineFault::Unreachable(m) | EngineFault::Stream(m) | EngineFault::Other(m) => m,
+            EngineFault::TimedOut => "request timed out",
         }
     }
 
@@ -148,6 +152,10 @@ impl EngineFault {
         match self {
             EngineFault::Unreachable(m) => Error::DockerUnavailable(format!(
                 "{context}: cannot reach the Docker Engine ({m}); {untouched}"
+            )),
+            EngineFault::TimedOut => Error::DockerUnavailable(format!(
+                "{context}: the Docker Engine did not answer in time (request timed out); \
+                 {untouched}"
             )),
             other => Error::Docker(format!("{context}: {}; {untouched}", other.message())),
         }

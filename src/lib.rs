@@ -214,6 +214,6 @@ pub fn remove_container(
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(name, log);
-        redeploy::remove(&docker, name, lock_timeout, &mut steps).await
+        redeploy::remove(&docker, name, lock_timeout, None, &mut steps).await
     })
 }

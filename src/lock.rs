@@ -134,7 +134,7 @@ impl<'a> Place<'a> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
         let engine = engine_key(&crate::engine::docker_host());
         let caller = effective_uid();
-        let socket_gid = socket_group(&crate::engine::docker_host());
+        let socket_gid = socket_group();
         let shared_gid = checked_dir(subject, &dir, caller, socket_gid)?;
         Ok(Place {
             subject,
@@ -315,36 +315,53 @@ fn checked_dir(
     if mode & 0o020 == 0 {
         return Ok(None);
     }
-    // Group-writable: only for the group that may use the Docker socket, and sticky.
-    if Some(meta.gid()) != socket_gid && meta.gid() != 0 {
+    // Group-writable: only for the group that may use the Docker socket; sticky, so that no
+    // member deletes another's lock; setgid, so that every lock file is the group's.
+    if Some(meta.gid()) != socket_gid {
         return Err(bad(format!(
-            "is writable by group {}, which is not the Docker socket's group",
-            meta.gid()
+            "is writable by group {}, which is not the group of the Docker socket {}",
+            meta.gid(),
+            DOCKER_SOCKET
         )));
     }
-    if mode & 0o1000 == 0 {
+    if mode & 0o3000 != 0o3000 {
         return Err(bad(format!(
-            "has mode {:04o}: a group-writable lock directory needs the sticky bit (3770), or \
-             one member could delete another's lock",
+            "has mode {:04o}: a group-writable lock directory needs the sticky and setgid bits \
+             (3770), or one member could delete another's lock or make one the others cannot \
+             open",
             mode & 0o7777
         )));
     }
     Ok(Some(meta.gid()))
 }
 
-/// Creates the directory: 0700 first, then handed to the socket's group (3770) when there is
-/// one, so that it is never open to anyone else, not even for a moment.
+/// Creates the directory complete under a name of its own (0700, then handed to the socket's
+/// group as 3770 when there is one) and only then renames it into place: another run never
+/// sees it half made, nor uses it before it is shared.
 fn create_dir(dir: &Path, socket_gid: Option<u32>) -> std::io::Result<()> {
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        // Another run made it at the same time: it is checked like any other.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
-        other => other?,
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let making = dir.with_file_name(format!(".{name}.{}", std::process::id()));
+    let _ = std::fs::remove_dir(&making);
+    std::fs::DirBuilder::new().mode(0o700).create(&making)?;
+    let made = (|| {
+        if let Some(gid) = socket_gid {
+            std::os::unix::fs::chown(&making, None, Some(gid))?;
+            std::fs::set_permissions(&making, std::fs::Permissions::from_mode(0o3770))?;
+        }
+        std::fs::rename(&making, dir)
+    })();
+    match made {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_dir(&making);
+            // Another run made it in the meantime (and it holds locks already): it is
+            // checked like any other.
+            match dir.exists() {
+                true => Ok(()),
+                false => Err(e),
+            }
+        }
     }
-    if let Some(gid) = socket_gid {
-        std::os::unix::fs::chown(dir, None, Some(gid))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o3770))?;
-    }
-    Ok(())
 }
 
 /// This process's effective user, from `/proc/self` (owned by it): no `unsafe` `geteuid`.
@@ -352,11 +369,13 @@ fn effective_uid() -> Option<u32> {
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
-/// The group that may use the Docker socket (group read and write, not root's), if the Engine
-/// is reached over a local socket.
-fn socket_group(docker_host: &str) -> Option<u32> {
-    let path = docker_host.strip_prefix("unix://")?;
-    let meta = std::fs::metadata(path).ok()?;
+/// The host's Docker socket, whose group may share the lock directory.
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// The group that may use the host's Docker socket (group read and write, not root's). The
+/// same for every caller, whatever its `DOCKER_HOST`: the directory is one for the host.
+fn socket_group() -> Option<u32> {
+    let meta = std::fs::metadata(DOCKER_SOCKET).ok()?;
     (meta.mode() & 0o060 == 0o060 && meta.gid() != 0).then(|| meta.gid())
 }
 
@@ -431,7 +450,7 @@ mod tests {
         drop(try_acquire(Subject::Container("private")).unwrap());
         let meta = std::fs::symlink_metadata(&dir).unwrap();
         // Shared with the Docker socket's group when it has one, else root's (or ours) alone.
-        let shared = socket_group(&crate::engine::docker_host());
+        let shared = socket_group();
         match shared {
             Some(gid) => {
                 assert_eq!(meta.mode() & 0o7777, 0o3770, "{:o}", meta.mode());

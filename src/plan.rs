@@ -37,6 +37,8 @@ pub struct Observed {
     /// Its volume mounts, which a replacement takes over where it would get fresh anonymous
     /// ones.
     pub volumes: Vec<VolumeMount>,
+    /// Started with `--rm`: the Engine deletes it (and its anonymous volumes) once it stops.
+    pub auto_remove: bool,
 }
 
 /// A volume mounted in a container.

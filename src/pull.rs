@@ -99,6 +99,11 @@ async fn pull_expecting(
     expected: Option<&str>,
     steps: &mut Steps<'_>,
 ) -> Result<PullReport> {
+    if expected.is_none() {
+        // No check asked the registry first: it must not get credentials it would have the
+        // Engine send where they must not go.
+        crate::check::refuse_credentials_at_risk(image, auth).await?;
+    }
     let local = image.local_name();
     let previous_id = inspect_image(docker, &local, UNTOUCHED)
         .await?
@@ -110,7 +115,11 @@ async fn pull_expecting(
         tag: Some(image.pull_tag()),
         ..Default::default()
     };
-    let mut progress = docker.create_image(Some(options), None, auth.map(|a| a.credentials(image)));
+    // The Engine answers a pull only once the registry answered it: the pull's own deadline
+    // bounds that wait too, not the usual per-call one.
+    let pulling = docker.clone().with_timeout(timeout);
+    let mut progress =
+        pulling.create_image(Some(options), None, auth.map(|a| a.credentials(image)));
     let pulled = tokio::time::timeout(timeout, async {
         while let Some(event) = progress.next().await {
             event.map_err(|e| pull_error(image, EngineFault::from(e)))?;
@@ -193,7 +202,8 @@ impl PullPolicy {
             "missing" => Ok(PullPolicy::Missing),
             "never" => Ok(PullPolicy::Never),
             other => Err(Error::InvalidSpec(format!(
-                "pull_policy {other:?} is unknown (known: {}); nothing was changed",
+                "pull_policy {} is unknown (known: {}); nothing was changed",
+                crate::options::describe(&serde_json::Value::String(other.to_string())),
                 PullPolicy::NAMES.join(", ")
             ))),
         }
@@ -274,6 +284,13 @@ pub(crate) fn pull_error(image: &ImageRef, fault: EngineFault) -> Error {
         EngineFault::Unreachable(why) => Error::DockerUnavailable(format!(
             "image {image}: cannot reach the Docker Engine at {} ({why}); {UNTOUCHED}",
             crate::engine::docker_host()
+        )),
+        // The Engine was reached: it waited on the registry, which trickled or never ended its
+        // answer. The registry's fault, not the Engine's.
+        EngineFault::TimedOut => Error::Registry(format!(
+            "image {image}: registry {} did not answer the Docker Engine in time (request \
+             timed out: a slow or hanging registry?); {UNTOUCHED}",
+            image.registry
         )),
         _ if auth => Error::Registry(format!(
             "image {image}: registry {} refused access ({message}); {UNTOUCHED}",

@@ -161,7 +161,16 @@ fn to_json(what: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> 
 fn keywords(context: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Map<String, Value>> {
     let mut map = Map::new();
     for (keyword, value) in kwargs.into_iter().flat_map(|k| k.iter()) {
-        let keyword: String = keyword.extract()?;
+        let keyword: String = keyword.extract().map_err(|_| {
+            invalid(format!(
+                "{context}: keywords must be strings, got {}; nothing was changed",
+                keyword
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
         let what = format!("{context}: {keyword}");
         let value = to_json(&what, &value, 0)?;
         map.insert(keyword, value);
@@ -295,6 +304,8 @@ fn parse_request(
     image: &str,
     keywords: Map<String, Value>,
 ) -> PyResult<(RedeployRequest, Option<u32>)> {
+    // The name first: every later message quotes it.
+    crate::redeploy::validate_container_name(name).map_err(to_py_err)?;
     let (options, settings) = crate::options::split(keywords);
     let options = Options::parse(&format!("container {name:?}"), &options).map_err(to_py_err)?;
     let spec = ContainerSpec::from_keywords(name, &settings).map_err(to_py_err)?;
@@ -353,6 +364,7 @@ fn redeploy(
 ) -> PyResult<Py<PyAny>> {
     guarded("redeploy", || {
         let (name, image) = (text_arg("name", name)?, text_arg("image", image)?);
+        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
         let (request, replicas) = parse_request(&name, &image, keywords(&context, kwargs)?)?;
         match replicas {
@@ -384,6 +396,7 @@ fn group_request(index: usize, entry: &Bound<'_, PyAny>) -> PyResult<RedeployReq
         }
     };
     let (name, image) = (field("name")?, field("image")?);
+    crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
     let context = format!("container {name:?}");
     let mut given = keywords(&context, Some(entry))?;
     given.remove("name");
@@ -440,6 +453,7 @@ fn rollback(
 ) -> PyResult<Py<PyAny>> {
     guarded("rollback", || {
         let name = text_arg("name", name)?;
+        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
         let allowed = ["strategy", "health_timeout", "min_uptime", "lock_timeout"];
         let parsed = only_options(&context, keywords(&context, options)?, &allowed)?;
@@ -474,6 +488,7 @@ fn preview(
             Some(id) => Some(text_arg("image_id", id)?),
             None => None,
         };
+        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
         let (request, replicas) = parse_request(&name, &image, keywords(&context, kwargs)?)?;
         let assume = assume.as_deref();
@@ -517,6 +532,7 @@ fn remove(
 ) -> PyResult<Py<PyAny>> {
     guarded("remove", || {
         let name = text_arg("name", name)?;
+        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
         let parsed = only_options(&context, keywords(&context, options)?, &["lock_timeout"])?;
         run_logged(py, &context, |sink| {

@@ -304,8 +304,8 @@ pub(crate) async fn redeploy_from(
 ) -> Result<RedeployReport> {
     request.validate()?;
     if let Some((held, scene)) = early {
-        if let Some(report) = settled(docker, request, scene, steps).await {
-            return Ok(report);
+        if let Some(result) = settled(docker, request, scene, steps).await {
+            return result;
         }
         // Anything but "nothing to do" takes the full way, which reads everything again: the
         // pull runs without the lock, so that a slow pull never holds up another run.
@@ -405,14 +405,15 @@ pub(crate) async fn redeploy_from(
 /// The no-op in one round. Under a lock taken without waiting, the registry's digest, the
 /// local tag and the three names are read at once; when the container already runs the tag's
 /// image with the declared spec, and no interrupted run left anything, the report is ready.
-/// `None` for anything else (a pull, a change, a recovery, an error): the full flow, which
-/// reads it all again, decides and says why.
+/// `None` for anything else (a pull, a change, a recovery, an error of the Engine): the full
+/// flow, which reads it all again, decides and says why. The registry's error is final: the
+/// full flow would only ask it again, and wait as long again for a registry that hangs.
 async fn settled(
     docker: &Docker,
     request: &RedeployRequest,
     scene: Option<Scene>,
     steps: &mut Steps<'_>,
-) -> Option<RedeployReport> {
+) -> Option<Result<RedeployReport>> {
     let name = &request.name;
     let untouched = format!("container {name:?} was left as it was");
     // Steps are recorded quietly and logged only if this path settles the run.
@@ -436,7 +437,7 @@ async fn settled(
             Ok(found.map(LocalImage::from))
         };
         match (&request.image_id, request.pull_policy) {
-            (Some(id), _) => Some((id.clone(), None)),
+            (Some(id), _) => Some(Ok((id.clone(), None))),
             (None, PullPolicy::Always) => None,
             (None, PullPolicy::IfChanged) => {
                 let auth = request.auth.as_ref();
@@ -446,15 +447,20 @@ async fn settled(
                         None => local.await,
                     }
                 };
-                let checked = check_against(docker, &request.image, auth, local, &mut quiet)
-                    .await
-                    .ok()?;
+                let checked =
+                    match check_against(docker, &request.image, auth, local, &mut quiet).await {
+                        Ok(checked) => checked,
+                        Err(e @ (Error::Registry(_) | Error::ImageNotFound(_))) => {
+                            return Some(Err(e.context(&format!("container {name:?}"))))
+                        }
+                        Err(_) => return None,
+                    };
                 let pulled = PullReport::confirmed(&request.image, checked)?;
-                Some((pulled.id.clone(), Some(pulled)))
+                Some(Ok((pulled.id.clone(), Some(pulled))))
             }
             (None, PullPolicy::Missing | PullPolicy::Never) => {
                 let id = local.await.ok()??.id?;
-                Some((id, None))
+                Some(Ok((id, None)))
             }
         }
     };
@@ -466,7 +472,11 @@ async fn settled(
     };
     let planned = Instant::now();
     let (image, scene) = tokio::join!(image, scene);
-    let ((image_id, pulled), scene) = (image?, scene?);
+    let (image_id, pulled) = match image? {
+        Ok(found) => found,
+        Err(e) => return Some(Err(e)),
+    };
+    let scene = scene?;
     if scene.temporary.is_some() || scene.backup.is_some() {
         return None;
     }
@@ -510,7 +520,7 @@ async fn settled(
         "",
     );
     report.removed_images = removed_images;
-    Some(report)
+    Some(Ok(report))
 }
 
 /// One read of the Engine for a group (taken under the group's locks): every container under
@@ -648,16 +658,32 @@ async fn redeploy_each(
         Done(Box<Result<RedeployReport>>),
         Refreshed(Refreshed),
     }
+    // 1. Settled under the locks nobody held, each released as soon as its entry is settled or
+    // not: every one is free before the first pull (a pull never holds up another run).
+    let settling: Vec<(Steps<'_>, Option<Result<RedeployReport>>)> =
+        stream::iter(requests.iter().zip(early))
+            .map(|(request, early)| async move {
+                let mut steps = Steps::new(request.name.clone(), log);
+                let outcome = match early {
+                    Some((held, scene)) => {
+                        let outcome = settled(docker, request, scene, &mut steps).await;
+                        drop(held);
+                        outcome
+                    }
+                    None => None,
+                };
+                (steps, outcome)
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+    // 2. The tags of the rest, brought up to date before any container is touched.
     let pulls = tokio::sync::Semaphore::new(PULLS_AT_ONCE);
     let pulls = &pulls;
-    let first: Vec<(Steps<'_>, Stage)> = stream::iter(requests.iter().zip(early))
-        .map(|(request, early)| async move {
-            let mut steps = Steps::new(request.name.clone(), log);
-            if let Some((held, scene)) = early {
-                if let Some(report) = settled(docker, request, scene, &mut steps).await {
-                    return (steps, Stage::Done(Box::new(Ok(report))));
-                }
-                drop(held);
+    let first: Vec<(Steps<'_>, Stage)> = stream::iter(requests.iter().zip(settling))
+        .map(|(request, (mut steps, outcome))| async move {
+            if let Some(result) = outcome {
+                return (steps, Stage::Done(Box::new(result)));
             }
             let _permit = pulls.acquire().await;
             let stage = match refresh_for(docker, request, &mut steps).await {
@@ -670,6 +696,7 @@ async fn redeploy_each(
         .collect()
         .await;
 
+    // 3. The redeploys of the image IDs pulled.
     stream::iter(requests.iter().zip(first))
         .map(|(request, (mut steps, stage))| async move {
             let refreshed = match stage {
@@ -869,13 +896,8 @@ pub async fn preview(
         })?,
     };
     let scene = scene?;
-    let spec_json = request.spec.canonical_json();
     // An interrupted run's leftovers are recovered first; plan against what that leaves.
-    let desired = Desired {
-        image_id: &image_id,
-        spec_json: &spec_json,
-    };
-    let (current, recovering) = match recover(name, &scene, Some(&desired), true) {
+    let (current, recovering) = match recover(name, &scene, true, true) {
         Recovery::Nothing => (scene.primary, None),
         Recovery::Refuse(why) => return Err(Error::Docker(why)),
         Recovery::Ops { ops, what } => {
@@ -1031,10 +1053,12 @@ pub struct RemoveReport {
 /// Stops (outwaiting its own stop timeout) and removes the container `name`, under its lock,
 /// and the helper containers a redeploy of it left behind; a helper name held by a container
 /// this tool did not create for `name` is left alone, with a warning. Volumes are kept.
+/// `replica_of`: remove it only if it is (still, under the lock) a replica of that set.
 pub async fn remove(
     docker: &Docker,
     name: &str,
     lock_timeout: Duration,
+    replica_of: Option<&str>,
     steps: &mut Steps<'_>,
 ) -> Result<RemoveReport> {
     let started = Instant::now();
@@ -1048,6 +1072,20 @@ pub async fn remove(
     }
     let untouched = format!("container {name:?} was left as it was");
     let scene = read_scene(docker, name, &untouched).await?;
+    if let (Some(set), Some(primary)) = (replica_of, &scene.primary) {
+        if primary.replica_of.as_deref() != Some(set) {
+            return Ok(RemoveReport {
+                name: name.to_string(),
+                removed: false,
+                container_id: Some(primary.id.clone()),
+                image_id: Some(primary.image_id.clone()),
+                helpers_removed: Vec::new(),
+                warnings: vec![format!(
+                    "{name:?} is no longer a replica of {set:?} (another run changed it): left"
+                )],
+            });
+        }
+    }
     let mut report = RemoveReport {
         name: name.to_string(),
         removed: false,
@@ -1095,9 +1133,8 @@ async fn remove_one(
     let started = Instant::now();
     let untouched = format!("container {name:?} was left as it was");
     let fail = |e: bollard::errors::Error| {
-        let timed_out = matches!(e, bollard::errors::Error::RequestTimeoutError);
         let fault = EngineFault::from(e);
-        if timed_out {
+        if matches!(fault, EngineFault::TimedOut) {
             Error::Docker(format!(
                 "container {name:?}: it did not stop in time ({}); {untouched} (the Engine may \
                  still be stopping it: run again)",
@@ -1228,6 +1265,24 @@ fn masked_environment(old: &Value, new: &Value) -> (Value, Value) {
     (mask(old_map, new_map), mask(new_map, old_map))
 }
 
+/// `text` (a container's output, say) with every declared `environment` value replaced by
+/// `<hidden>`; values shorter than 4 characters are too common to be told from other text.
+fn hide_environment(
+    text: &str,
+    environment: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut values: Vec<&str> = environment
+        .values()
+        .map(String::as_str)
+        .filter(|v| v.chars().count() >= 4)
+        .collect();
+    // Longest first: a value that contains another is hidden whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.into_iter().fold(text.to_string(), |text, value| {
+        text.replace(value, "<hidden>")
+    })
+}
+
 /// The Docker Engine as [`converge`] drives it.
 struct DockerEngine<'a, 's> {
     docker: &'a Docker,
@@ -1252,10 +1307,9 @@ struct DockerEngine<'a, 's> {
 
 fn fault(err: bollard::errors::Error) -> Fault {
     // A call that timed out reached an Engine that is slow, not gone: worth a rollback.
-    let timed_out = matches!(err, bollard::errors::Error::RequestTimeoutError);
     let fault = EngineFault::from(err);
     Fault {
-        unreachable: matches!(fault, EngineFault::Unreachable(_)) && !timed_out,
+        unreachable: matches!(fault, EngineFault::Unreachable(_)),
         message: fault.message().to_string(),
     }
 }
@@ -1337,8 +1391,9 @@ impl DockerEngine<'_, '_> {
 
     /// The previous container's volumes the new one takes over: at each path where the new one
     /// would get a fresh anonymous volume (its image's VOLUMEs and the declared `volumes`, less
-    /// the paths a declared bind covers), the volume the previous one has there. With
-    /// `renew_anonymous_volumes` none is taken over; they are remembered, to go with it.
+    /// the paths a declared bind covers), the anonymous volume the previous one has there
+    /// (named volumes are as declared). With `renew_anonymous_volumes` none is taken over; they
+    /// are remembered, to go with the previous container once it is retired.
     async fn volumes_to_take_over(
         &mut self,
         previous: &Observed,
@@ -1357,20 +1412,29 @@ impl DockerEngine<'_, '_> {
             })?;
         let image_volumes = image.config.and_then(|c| c.volumes).unwrap_or_default();
         let paths = self.request.spec.anonymous_volume_paths(&image_volumes);
-        let (taken, left): (Vec<_>, Vec<_>) = previous
-            .volumes
-            .iter()
-            .cloned()
-            .partition(|v| paths.contains(&crate::spec::clean_path(&v.destination)));
-        for volume in left.iter().filter(|v| looks_anonymous(&v.name)) {
-            self.kept_volumes.push(format!(
-                "the previous container's anonymous volume {} at {} was kept, unused: the new \
-                 container declares no volume there (remove it with `docker volume rm {}` when \
-                 its data is not needed)",
-                short_id(&volume.name),
-                volume.destination,
-                volume.name
-            ));
+        let mut taken = Vec::new();
+        for volume in &previous.volumes {
+            let at_anonymous_path = paths.contains(&crate::spec::clean_path(&volume.destination));
+            match (looks_anonymous(&volume.name), at_anonymous_path) {
+                (true, true) => taken.push(volume.clone()),
+                (true, false) => self.kept_volumes.push(format!(
+                    "the previous container's anonymous volume {} at {} was kept, unused: the \
+                     new container declares no volume there (remove it with `docker volume rm \
+                     {}` when its data is not needed)",
+                    short_id(&volume.name),
+                    volume.destination,
+                    volume.name
+                )),
+                // Named volumes are as declared; one the old container had where the new one
+                // gets an empty anonymous volume is most likely a bind left out of the state.
+                (false, true) => self.kept_volumes.push(format!(
+                    "the previous container's named volume {:?} at {} is not mounted in the \
+                     new container, which has an empty anonymous volume there: declare it in \
+                     binds ({}:{}) to keep using it (the volume itself was kept)",
+                    volume.name, volume.destination, volume.name, volume.destination
+                )),
+                (false, false) => {}
+            }
         }
         if self.request.renew_anonymous_volumes {
             self.renewed = taken.into_iter().map(|v| v.name).collect();
@@ -1477,7 +1541,13 @@ impl Engine for DockerEngine<'_, '_> {
 
     async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault> {
         let started_by_us = self.started.contains(id);
-        verify(self.docker, id, self.request.verification, started_by_us).await
+        verify(self.docker, id, self.request.verification, started_by_us)
+            .await
+            .map_err(|mut fault| {
+                // The container's last output may print its configuration.
+                fault.message = hide_environment(&fault.message, &self.request.spec.environment);
+                fault
+            })
     }
 
     async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault> {
@@ -1491,21 +1561,21 @@ impl Engine for DockerEngine<'_, '_> {
     }
 
     async fn remove(&mut self, id: &str, how: Removal) -> std::result::Result<(), Fault> {
-        let renew = self.request.renew_anonymous_volumes;
         // A discarded container's anonymous volumes were made with it and hold nothing proven;
         // those it took over were mounted by name, which the Engine never removes with it. A
-        // retired one's anonymous volumes live on in the new container, unless renewed.
+        // retired one's volumes live on in the new container; renewed ones go below, and only
+        // those (one at a path the new container no longer declares is kept, with a warning).
         let options = RemoveContainerOptions {
             force: true,
-            v: how == Removal::Discard || renew,
+            v: how == Removal::Discard,
             ..Default::default()
         };
         match self.docker.remove_container(id, Some(options)).await {
             Err(e) if status_of(&e) != Some(404) => return Err(fault(e)),
             _ => {}
         }
-        if how == Removal::Retire && renew {
-            // Taken over by name at an earlier redeploy, so not removed with the container.
+        if how == Removal::Retire {
+            // Renewed: the new container has fresh ones at the same paths.
             for volume in std::mem::take(&mut self.renewed) {
                 if let Err(e) = self
                     .docker
@@ -2000,8 +2070,10 @@ pub async fn redeploy_replicas(
         let ours = observed.replica_of.as_deref() == Some(name.as_str())
             && observed.owner.as_deref() == Some(extra_name.as_str());
         if ours && !wanted.contains(&extra_name) && replica_index(name, &extra_name).is_some() {
-            remove(docker, &extra_name, request.lock_timeout, steps).await?;
-            removed.push(extra_name);
+            let gone = remove(docker, &extra_name, request.lock_timeout, Some(name), steps).await?;
+            if gone.removed {
+                removed.push(extra_name);
+            }
         }
     }
     if let Some(keep) = request.keep_images {
@@ -2114,5 +2186,46 @@ fn replicas_report(
         image_id: image_id.to_string(),
         results,
         removed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_values_are_hidden_in_output_and_changes() {
+        let env = std::collections::BTreeMap::from([
+            ("DB_PASSWORD".to_string(), "hunter2-secret".to_string()),
+            ("TOKEN".to_string(), "hunter2".to_string()),
+            ("DEBUG".to_string(), "1".to_string()),
+        ]);
+        let shown = hide_environment("connecting with hunter2-secret and hunter2, 1 try", &env);
+        assert_eq!(shown, "connecting with <hidden> and <hidden>, 1 try");
+        let (old, new) = masked_environment(
+            &json!({"A": "same", "B": "old-secret"}),
+            &json!({"A": "same", "B": "new-secret", "C": "added"}),
+        );
+        assert_eq!(old, json!({"A": "<hidden>", "B": "<hidden, changed>"}));
+        assert_eq!(
+            new,
+            json!({"A": "<hidden>", "B": "<hidden, changed>", "C": "<hidden>"})
+        );
+        assert_eq!(
+            masked_environment(&Value::Null, &json!({"A": "x"})).0,
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn names_are_checked_before_any_call() {
+        for bad in ["web.deploy-new", "web.deploy-old", "-web", "w", "a/b", "é"] {
+            assert!(validate_container_name(bad).is_err(), "{bad}");
+        }
+        let long = "w".repeat(MAX_NAME_LEN + 1);
+        let err = validate_container_name(&long).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
+        assert!(validate_container_name("web.deploy-newer").is_ok());
+        assert!(validate_container_name(&"w".repeat(MAX_NAME_LEN)).is_ok());
     }
 }

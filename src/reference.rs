@@ -25,8 +25,12 @@ pub struct ImageRef {
 impl ImageRef {
     pub fn parse(input: &str) -> Result<Self> {
         let bad = |why: &str| {
+            // Never the whole of a long input in a message.
+            let shown: String = input.chars().take(80).collect();
+            let more = if shown.len() < input.len() { "..." } else { "" };
+            let why: String = why.chars().take(200).collect();
             Error::InvalidSpec(format!(
-                "image reference {input:?} is invalid: {why}; nothing was pulled or changed"
+                "image reference {shown:?}{more} is invalid: {why}; nothing was pulled or changed"
             ))
         };
         if input.is_empty() {

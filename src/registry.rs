@@ -34,14 +34,47 @@ use crate::pull::Auth;
 use crate::reference::ImageRef;
 
 /// Why the registry gave no usable answer directly; the caller asks the Engine instead and
-/// logs this.
+/// logs this, unless the credentials are at risk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unanswered(pub String);
+pub struct Unanswered {
+    pub why: String,
+    /// The registry wants the credentials sent where this module would not send them: a token
+    /// realm on another host over plain HTTP, or over TLS that cannot be verified. The Engine
+    /// must not be handed them either: for a registry it treats as insecure (loopback, or
+    /// `insecure-registries`) it sends them to such a realm unchecked (seen with Engine 20.10).
+    pub credentials_at_risk: bool,
+    /// The TLS handshake failed: the peer's certificate could not be verified.
+    tls_failed: bool,
+}
+
+impl Unanswered {
+    fn new(why: impl Into<String>) -> Unanswered {
+        Unanswered {
+            why: why.into(),
+            credentials_at_risk: false,
+            tls_failed: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
 
 type Answer<T> = std::result::Result<T, Unanswered>;
 
 fn unanswered<T>(why: impl Into<String>) -> Answer<T> {
-    Err(Unanswered(why.into()))
+    Err(Unanswered::new(why))
+}
+
+/// The credentials must not be sent: not by us, not by the Engine.
+fn at_risk<T>(why: impl Into<String>) -> Answer<T> {
+    Err(Unanswered {
+        credentials_at_risk: true,
+        ..Unanswered::new(why)
+    })
 }
 
 /// Every manifest type the Engine accepts when it pulls, indexes first: the registry then
@@ -79,7 +112,10 @@ pub async fn manifest_digest(image: &ImageRef, auth: Option<&Auth>) -> Answer<St
         let target = Target::new(scheme, &host);
         match ask(&target, &path, image, auth).await {
             Ok(digest) => return Ok(digest),
-            Err(Unanswered(why)) => whys.push(format!("{}: {why}", target.origin())),
+            Err(refused) if refused.credentials_at_risk => {
+                return at_risk(format!("{}: {}", target.origin(), refused.why))
+            }
+            Err(refused) => whys.push(format!("{}: {}", target.origin(), refused.why)),
         }
     }
     unanswered(whys.join("; "))
@@ -228,7 +264,7 @@ async fn ask(target: &Target, path: &str, image: &ImageRef, auth: Option<&Auth>)
                 .get(WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .map(Challenge::parse)
-                .ok_or_else(|| Unanswered("401 without a WWW-Authenticate challenge".into()))?;
+                .ok_or_else(|| Unanswered::new("401 without a WWW-Authenticate challenge"))?;
             let authorization = authorize(target, &challenge, image, auth).await?;
             if !connection.is_ready() {
                 connection = Connection::open(target).await?;
@@ -251,10 +287,17 @@ fn digest_of(response: &Response<hyper::body::Incoming>) -> Answer<String> {
         .headers()
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Unanswered("200 without a Docker-Content-Digest header".into()))?;
+        .ok_or_else(|| Unanswered::new("200 without a Docker-Content-Digest header"))?;
+    // The algorithms the Engine knows, each with its exact length: anything else (a 10 KB
+    // "sha256:aaa...") is no digest, and goes to the Engine, which refuses it too.
     let well_formed = digest.split_once(':').is_some_and(|(algorithm, hex)| {
-        !algorithm.is_empty()
-            && hex.len() >= 32
+        let length = match algorithm {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
+            _ => return false,
+        };
+        hex.len() == length
             && hex
                 .chars()
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
@@ -280,8 +323,7 @@ async fn authorize(
             if !target.may_carry_credentials() {
                 return unanswered("Basic auth over plain HTTP to another host");
             }
-            basic(auth)
-                .ok_or_else(|| Unanswered("Basic auth asked and no credentials given".into()))
+            basic(auth).ok_or_else(|| Unanswered::new("Basic auth asked and no credentials given"))
         }
         "bearer" => Ok(format!("Bearer {}", token(challenge, image, auth).await?)),
         other => unanswered(format!("unknown auth scheme {other:?}")),
@@ -306,10 +348,10 @@ fn basic(auth: Option<&Auth>) -> Option<String> {
 async fn token(challenge: &Challenge, image: &ImageRef, auth: Option<&Auth>) -> Answer<String> {
     let realm = challenge
         .param("realm")
-        .ok_or_else(|| Unanswered("Bearer challenge without a realm".into()))?;
+        .ok_or_else(|| Unanswered::new("Bearer challenge without a realm"))?;
     let realm_uri: Uri = realm
         .parse()
-        .map_err(|_| Unanswered(format!("token realm {realm:?} is not a URL")))?;
+        .map_err(|_| Unanswered::new(format!("token realm {realm:?} is not a URL")))?;
     let target = Target::from_uri(&realm_uri)?;
     let scope = challenge
         .param("scope")
@@ -323,11 +365,26 @@ async fn token(challenge: &Challenge, image: &ImageRef, auth: Option<&Auth>) -> 
     let path = format!("{}?{}", realm_uri.path(), query.join("&"));
     let credentials = match basic(auth) {
         Some(_) if !target.may_carry_credentials() => {
-            return unanswered("token realm is plain HTTP on another host");
+            return at_risk(format!(
+                "its token realm {} is plain HTTP on another host",
+                target.origin()
+            ));
         }
         other => other,
     };
-    let mut connection = Connection::open(&target).await?;
+    let mut connection = match Connection::open(&target).await {
+        // The Engine may not check that certificate (see `credentials_at_risk`).
+        Err(refused)
+            if refused.tls_failed && credentials.is_some() && !is_loopback(&target.authority) =>
+        {
+            return at_risk(format!(
+                "its token realm {} has a certificate that cannot be verified ({})",
+                target.origin(),
+                refused.why
+            ));
+        }
+        other => other?,
+    };
     let response = connection
         .send(Method::GET, &path, credentials.as_deref())
         .await?;
@@ -339,8 +396,8 @@ async fn token(challenge: &Challenge, image: &ImageRef, auth: Option<&Auth>) -> 
         Limited::new(response.into_body(), MAX_TOKEN_BODY).collect(),
     )
     .await
-    .map_err(|_| Unanswered("the token service timed out".into()))?
-    .map_err(|e| Unanswered(format!("reading the token: {e}")))?
+    .map_err(|_| Unanswered::new("the token service timed out"))?
+    .map_err(|e| Unanswered::new(format!("reading the token: {e}")))?
     .to_bytes();
     #[derive(serde::Deserialize)]
     struct TokenBody {
@@ -348,12 +405,12 @@ async fn token(challenge: &Challenge, image: &ImageRef, auth: Option<&Auth>) -> 
         access_token: Option<String>,
     }
     let parsed: TokenBody = serde_json::from_slice(&body)
-        .map_err(|e| Unanswered(format!("the token service answered no JSON ({e})")))?;
+        .map_err(|e| Unanswered::new(format!("the token service answered no JSON ({e})")))?;
     parsed
         .token
         .or(parsed.access_token)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Unanswered("the token service answered no token".into()))
+        .ok_or_else(|| Unanswered::new("the token service answered no token"))
 }
 
 /// A `WWW-Authenticate` header as this module reads it: the scheme and the parameters (for
@@ -447,31 +504,36 @@ struct Connection {
 
 impl Connection {
     async fn open(target: &Target) -> Answer<Connection> {
-        let timed_out = || Unanswered(format!("connecting timed out after {CONNECT_TIMEOUT:?}"));
+        let timed_out =
+            || Unanswered::new(format!("connecting timed out after {CONNECT_TIMEOUT:?}"));
         let tcp = tokio::time::timeout(
             CONNECT_TIMEOUT,
             TcpStream::connect((target.host.as_str(), target.port)),
         )
         .await
         .map_err(|_| timed_out())?
-        .map_err(|e| Unanswered(format!("cannot connect ({e})")))?;
+        .map_err(|e| Unanswered::new(format!("cannot connect ({e})")))?;
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = match target.scheme {
             Scheme::Http => Box::new(tcp),
             Scheme::Https => {
                 let connector = tls_connector(&target.authority)?;
-                let name = ServerName::try_from(target.host.clone())
-                    .map_err(|_| Unanswered(format!("{:?} is no TLS server name", target.host)))?;
+                let name = ServerName::try_from(target.host.clone()).map_err(|_| {
+                    Unanswered::new(format!("{:?} is no TLS server name", target.host))
+                })?;
                 let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
                     .await
                     .map_err(|_| timed_out())?
-                    .map_err(|e| Unanswered(format!("TLS: {e}")))?;
+                    .map_err(|e| Unanswered {
+                        tls_failed: true,
+                        ..Unanswered::new(format!("TLS: {e}"))
+                    })?;
                 Box::new(tls)
             }
         };
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
-            .map_err(|e| Unanswered(format!("HTTP handshake: {e}")))?;
+            .map_err(|e| Unanswered::new(format!("HTTP handshake: {e}")))?;
         // Drives the connection; it ends when the sender is dropped.
         tokio::spawn(connection);
         Ok(Connection {
@@ -501,19 +563,19 @@ impl Connection {
         }
         let request = request
             .body(Empty::new())
-            .map_err(|e| Unanswered(format!("building the request: {e}")))?;
+            .map_err(|e| Unanswered::new(format!("building the request: {e}")))?;
         tokio::time::timeout(REQUEST_TIMEOUT, async {
             self.sender
                 .ready()
                 .await
-                .map_err(|e| Unanswered(format!("connection closed ({e})")))?;
+                .map_err(|e| Unanswered::new(format!("connection closed ({e})")))?;
             self.sender
                 .send_request(request)
                 .await
-                .map_err(|e| Unanswered(format!("no answer ({e})")))
+                .map_err(|e| Unanswered::new(format!("no answer ({e})")))
         })
         .await
-        .map_err(|_| Unanswered(format!("no answer within {REQUEST_TIMEOUT:?}")))?
+        .map_err(|_| Unanswered::new(format!("no answer within {REQUEST_TIMEOUT:?}")))?
     }
 }
 
@@ -555,7 +617,7 @@ fn tls_connector(authority: &str) -> Answer<tokio_rustls::TlsConnector> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Unanswered(format!("TLS setup: {e}")))?
+        .map_err(|e| Unanswered::new(format!("TLS setup: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
@@ -573,7 +635,7 @@ fn registry_cas(dir: &Path) -> Answer<Vec<CertificateDer<'static>>> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("crt") => {
                 let certs = CertificateDer::pem_file_iter(&path)
-                    .map_err(|e| Unanswered(format!("reading {}: {e}", path.display())))?;
+                    .map_err(|e| Unanswered::new(format!("reading {}: {e}", path.display())))?;
                 cas.extend(certs.flatten());
             }
             Some("cert") | Some("key") => {

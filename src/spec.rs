@@ -453,14 +453,20 @@ impl NetworkAttachment {
     }
 }
 
-/// A container path as the Engine compares mount points: without trailing slashes.
+/// A container path as the Engine compares mount points (Go's `path.Clean`): `//`, `/./`,
+/// `..` and trailing slashes resolved, so `/data//db/` and `/data/db` are one path.
 pub fn clean_path(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".to_string()
-    } else {
-        trimmed.to_string()
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
     }
+    format!("/{}", parts.join("/"))
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -562,6 +568,15 @@ fn parse_argv(inv: &Invalid, keyword: &str, value: &Value) -> Result<Vec<String>
     }
 }
 
+/// Where a quote opened that never closed, by position: a command line may carry a secret, so
+/// the message never quotes it.
+fn unclosed(quote: &str, input: &str) -> String {
+    format!(
+        "an unclosed {quote} (the command is {} characters long)",
+        input.chars().count()
+    )
+}
+
 /// POSIX-shell-like word splitting with single and double quotes and backslash escapes, the way
 /// Salt splits a string `command`.
 pub fn split_shell_words(input: &str) -> std::result::Result<Vec<String>, String> {
@@ -577,7 +592,7 @@ pub fn split_shell_words(input: &str) -> std::result::Result<Vec<String>, String
                     match chars.next() {
                         Some('\'') => break,
                         Some(c) => word.push(c),
-                        None => return Err(format!("unclosed single quote in {input:?}")),
+                        None => return Err(unclosed("single quote", input)),
                     }
                 }
             }
@@ -592,10 +607,10 @@ pub fn split_shell_words(input: &str) -> std::result::Result<Vec<String>, String
                                 word.push('\\');
                                 word.push(c);
                             }
-                            None => return Err(format!("unclosed double quote in {input:?}")),
+                            None => return Err(unclosed("double quote", input)),
                         },
                         Some(c) => word.push(c),
-                        None => return Err(format!("unclosed double quote in {input:?}")),
+                        None => return Err(unclosed("double quote", input)),
                     }
                 }
             }
@@ -603,7 +618,7 @@ pub fn split_shell_words(input: &str) -> std::result::Result<Vec<String>, String
                 in_word = true;
                 match chars.next() {
                     Some(c) => word.push(c),
-                    None => return Err(format!("trailing backslash in {input:?}")),
+                    None => return Err("it ends in a backslash".to_string()),
                 }
             }
             c if c.is_whitespace() => {
@@ -660,11 +675,15 @@ fn parse_environment(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, St
             }
         }
         Value::Array(items) => {
-            for item in items {
+            for (index, item) in items.iter().enumerate() {
                 match item {
                     Value::String(pair) => {
+                        // Never the item itself: without its "=" the value is still in it.
                         let (name, v) = pair.split_once('=').ok_or_else(|| {
-                            inv.err("environment", format!("{pair:?} is not KEY=VALUE"))
+                            inv.err(
+                                "environment",
+                                format!("item {} is not KEY=VALUE (it has no \"=\")", index + 1),
+                            )
                         })?;
                         put(name, &Value::String(v.to_string()))?;
                     }
@@ -1391,6 +1410,10 @@ mod tests {
     fn environment_errors() {
         invalid(json!({"environment": "A=1"}), "environment");
         invalid(json!({"environment": ["A"]}), "not KEY=VALUE");
+        let err = parse(json!({"environment": ["DB_PASSWORD:hunter2"]})).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = parse(json!({"command": "login --password 'hunter2"})).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
         invalid(json!({"environment": {"A": [1]}}), "\"A\"");
         invalid(json!({"environment": ["A=1", "A=2"]}), "twice");
         invalid(json!({"environment": {"": "x"}}), "variable name");
@@ -1662,6 +1685,27 @@ mod tests {
             "interval",
         );
         invalid(json!({"healthcheck": "wget"}), "expected a dict");
+    }
+
+    #[test]
+    fn volume_paths_compare_as_the_engine_cleans_them() {
+        for (given, clean) in [
+            ("/data", "/data"),
+            ("/data/", "/data"),
+            ("/data//db/./", "/data/db"),
+            ("/a/../b", "/b"),
+            ("/", "/"),
+            ("//", "/"),
+        ] {
+            assert_eq!(clean_path(given), clean, "{given}");
+        }
+        let spec = parse(json!({"volumes": ["/cache//x/"], "binds": ["v:/data/"]})).unwrap();
+        let paths = spec.anonymous_volume_paths(&["/data".into(), "/var/lib/app/".into()]);
+        assert_eq!(
+            paths.into_iter().collect::<Vec<_>>(),
+            ["/cache/x", "/var/lib/app"],
+            "declared and image volumes, less the bind's path"
+        );
     }
 
     #[test]

@@ -160,3 +160,46 @@ def test_renew_anonymous_volumes_starts_empty_and_removes_the_old_volume(with_da
     assert not volume_exists(volume), "the renewed volume goes with the old container"
     assert dangling() - before == set()
     assert volumes_of(app.name) == [fresh]
+
+
+def test_a_named_volume_is_never_taken_over_nor_removed(app):
+    """A container made by hand with a named volume where the image declares a VOLUME, then
+    deployed without a bind for it: the new container gets a fresh volume there (the state
+    decides what is bound), the named one is kept, and the report says so."""
+    publish_variant(app, "volume-v1")
+    docker("pull", app.ref, quiet=True)
+    named = f"{app.name}-named"
+    docker("volume", "create", "--label", app.bed.label, named)
+    docker(
+        "run", "-d", "--name", app.name, "--label", app.bed.label,
+        "-v", f"{named}:{IMAGE_VOLUME}", "-p", f"127.0.0.1:{app.port}:80", app.ref,
+    )  # fmt: skip
+    write(app, IMAGE_VOLUME, "in-the-named-volume")
+    for renew in (False, True):
+        report = app.deploy(force=True, renew_anonymous_volumes=renew)
+        assert report["action"] == "replaced"
+        assert volume_at(app.name, IMAGE_VOLUME) != named
+        assert volume_exists(named), f"renew={renew} removed a named volume"
+        if not renew:
+            assert any(named in w and "binds" in w for w in report["warnings"]), report
+    # Declared, it is mounted again, with its data; the anonymous one is kept, unused.
+    anonymous = volume_at(app.name, IMAGE_VOLUME)
+    report = app.deploy(binds=[f"{named}:{IMAGE_VOLUME}"])
+    assert read(app, IMAGE_VOLUME) == "in-the-named-volume"
+    assert volume_exists(anonymous) and any(anonymous in w for w in report["warnings"]), report
+    docker("rm", "-f", app.name)
+    docker("volume", "rm", named, anonymous, check=False)
+
+
+def test_a_container_started_with_rm_is_refused_untouched(app):
+    """Stopping it would delete it (and its anonymous volumes): it cannot be the backup."""
+    publish_variant(app, "volume-v1")
+    docker("pull", app.ref, quiet=True)
+    found = docker(
+        "run", "-d", "--rm", "--name", app.name, "--label", app.bed.label,
+        "-p", f"127.0.0.1:{app.port}:80", app.ref,
+    )  # fmt: skip
+    with pytest.raises(docker_deploy.DeployError, match="--rm") as err:
+        app.deploy()
+    assert "nothing was changed" in str(err.value)
+    assert identity(app.name)[0] == found and inspect(app.name)["State"]["Running"]

@@ -451,3 +451,15 @@ def identity_image_versions(app, count: int) -> list[str]:
         docker("image", "inspect", "-f", '{{index .Config.Labels "version"}}', image)
         for image in (inspect(f"{app.name}-{i}")["Image"] for i in range(1, count + 1))
     ]
+
+
+def test_environment_values_in_the_containers_output_are_hidden(serving):
+    """The failing image prints "cannot start: no config"; declared as an environment value,
+    that text is hidden from the message, the report and its steps."""
+    app, before, spec = serving
+    publish_variant(app, "exits")
+    with pytest.raises(RolledBack) as err:
+        app.deploy(environment={"WHY": "no config"}, **spec)
+    assert "cannot start: <hidden>" in str(err.value), err.value
+    assert "no config" not in str(err.value) and "no config" not in str(err.value.report)
+    assert identity(app.name) == before
