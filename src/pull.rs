@@ -75,7 +75,7 @@ impl PullReport {
     }
 }
 
-const UNTOUCHED: &str = "the local tag and all containers were left as they were";
+pub(crate) const UNTOUCHED: &str = "the local tag and all containers were left as they were";
 
 /// Pulls `image` and reports whether the local tag's image ID moved. A pull that has not ended
 /// after `timeout` is given up (a registry that answers a byte a second never ends one).

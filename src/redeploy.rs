@@ -450,8 +450,10 @@ async fn settled(
                 let checked =
                     match check_against(docker, &request.image, auth, local, &mut quiet).await {
                         Ok(checked) => checked,
+                        // Worded as the pull's would be: the redeploy stops here.
                         Err(e @ (Error::Registry(_) | Error::ImageNotFound(_))) => {
-                            return Some(Err(e.context(&format!("container {name:?}"))))
+                            let e = e.reword(crate::pull::UNTOUCHED);
+                            return Some(Err(e.context(&format!("container {name:?}"))));
                         }
                         Err(_) => return None,
                     };
