@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::converge::Strategy;
 use crate::error::{Error, Result};
 use crate::pull::{Auth, PullPolicy};
+use crate::spec::type_name;
 
 /// The options, in the order they are documented. A keyword not in this list is a setting.
 pub const NAMES: &[&str] = &[
@@ -137,16 +138,7 @@ impl Bad<'_> {
         value: &Value,
         range: RangeInclusive<i64>,
     ) -> Result<i64> {
-        let number = match value {
-            Value::Number(n) => n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                    .map(|f| f as i64)
-            }),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        number.filter(|n| range.contains(n)).ok_or_else(|| {
+        whole_number(value).filter(|n| range.contains(n)).ok_or_else(|| {
             self.err(
                 option,
                 format!(
@@ -175,6 +167,19 @@ impl Bad<'_> {
                 format!("expected a string, got {}", describe(value)),
             )
         })
+    }
+}
+
+/// A whole number, given as one (`3`, `3.0`) or as its text (`"3"`); `None` for anything else.
+pub(crate) fn whole_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
     }
 }
 
@@ -266,7 +271,7 @@ fn parse_auth(bad: &Bad, value: &Value) -> Result<Auth> {
             "auth",
             format!(
                 "expected a dict with username and password, got {}",
-                kind(value)
+                type_name(value)
             ),
         ));
     };
@@ -278,7 +283,7 @@ fn parse_auth(bad: &Bad, value: &Value) -> Result<Auth> {
             other => {
                 return Err(bad.err(
                     "auth",
-                    format!("{key:?} must be a string, got {}", kind(other)),
+                    format!("{key:?} must be a string, got {}", type_name(other)),
                 ))
             }
         };
@@ -297,18 +302,6 @@ fn parse_auth(bad: &Bad, value: &Value) -> Result<Auth> {
         }
     }
     Ok(auth)
-}
-
-/// The type of a value, never the value itself (for credentials).
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "None",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a dict",
-    }
 }
 
 #[cfg(test)]

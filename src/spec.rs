@@ -473,7 +473,8 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// The type of a value for a message, never the value itself (it may be a secret).
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -1215,15 +1216,7 @@ pub const MAX_RETRIES: i64 = 1_000_000;
 
 /// A whole number in `0..=max` (a number, or its text).
 fn parse_whole(inv: &Invalid, keyword: &str, what: &str, value: &Value, max: i64) -> Result<i64> {
-    let number = match value {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    };
+    let number = crate::options::whole_number(value);
     number.filter(|n| (0..=max).contains(n)).ok_or_else(|| {
         inv.err(
             keyword,

@@ -27,6 +27,26 @@ except docker_deploy.DeployError as err:
 """
 
 
+# The step boundaries of each strategy where a run can be paused (and killed) by the test hook.
+BOUNDARIES = [
+    ("create-first", "plan"),
+    ("create-first", "create"),
+    ("create-first", "stop"),
+    ("create-first", "rename:1"),
+    ("create-first", "rename:2"),
+    ("create-first", "start"),
+    ("create-first", "verify"),
+    ("stop-first", "create"),
+    ("stop-first", "rename:1"),
+    ("stop-first", "stop"),
+    ("stop-first", "rename:2"),
+    ("start-first", "start"),
+    ("start-first", "rename:1"),
+    ("start-first", "rename:2"),
+    ("start-first", "stop"),
+]
+
+
 def pause_env(pause_file: Path, pause: str | None) -> dict[str, str]:
     """The test hook's environment: pause after the step `pause` (`stop`, `rename:2`) until
     `pause_file` is deleted."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import privateengine
-from deploying import Run, pause_env
+from deploying import BOUNDARIES, Run, pause_env
 from test_salt_call import SaltCall
 from testbed import free_port, wait_for
 
@@ -30,25 +30,6 @@ private_engine = privateengine.private_engine
 
 REPORT = Path(__file__).resolve().parent.parent / "target" / "fault-report.jsonl"
 NAMED, ANONYMOUS = "/data", "/cache"
-
-# The step boundaries of each strategy (as in test_safety.py), where a run can be paused.
-BOUNDARIES = [
-    ("create-first", "plan"),
-    ("create-first", "create"),
-    ("create-first", "stop"),
-    ("create-first", "rename:1"),
-    ("create-first", "rename:2"),
-    ("create-first", "start"),
-    ("create-first", "verify"),
-    ("stop-first", "create"),
-    ("stop-first", "rename:1"),
-    ("stop-first", "stop"),
-    ("stop-first", "rename:2"),
-    ("start-first", "start"),
-    ("start-first", "rename:1"),
-    ("start-first", "rename:2"),
-    ("start-first", "stop"),
-]
 
 
 def record(fault: str, **outcome) -> None:

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from deploying import (
+    BOUNDARIES,
     Run,
     assert_serving,
     identity,
@@ -249,24 +250,6 @@ def test_start_first_with_a_fixed_host_port_is_invalid_before_any_call(app):
 
 
 # --- crash safety -----------------------------------------------------------------------------
-
-BOUNDARIES = [
-    ("create-first", "plan"),
-    ("create-first", "create"),
-    ("create-first", "stop"),
-    ("create-first", "rename:1"),
-    ("create-first", "rename:2"),
-    ("create-first", "start"),
-    ("create-first", "verify"),
-    ("stop-first", "create"),
-    ("stop-first", "rename:1"),
-    ("stop-first", "stop"),
-    ("stop-first", "rename:2"),
-    ("start-first", "start"),
-    ("start-first", "rename:1"),
-    ("start-first", "rename:2"),
-    ("start-first", "stop"),
-]
 
 
 @pytest.mark.parametrize(("strategy", "pause"), BOUNDARIES)
