@@ -35,15 +35,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import docker as docker_py
+from probe import Prober  # bench/probe.py: a script's own folder is on sys.path
+
+from saltext import docker_deploy
+from tests.support.testbed import Registry, TestBed, docker, free_port, wait_http
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-sys.path.insert(0, str(HERE))
-
-import docker as docker_py  # noqa: E402
-from probe import Prober  # noqa: E402
-
-from saltext import docker_deploy  # noqa: E402
-from testbed import Registry, TestBed, docker, free_port, wait_http  # noqa: E402
 
 SALT_CALL = Path(sys.executable).parent / "salt-call"
 SYSTEMS = ("ours", "ours-group", "dockermod", "seed")

@@ -6,24 +6,19 @@ v2, redeploy while an HTTP prober polls the fixed host port every 5 ms, and repo
 `downtime_ms` next to what the prober saw (refused requests, longest gap). `start-first` has
 no fixed host port (it cannot have one), so only its own report is shown.
 
-    .venv/bin/python bench/downtime.py [--runs N]
+    PYTHONPATH=. .venv/bin/python bench/downtime.py [--runs N]   (from the repository root)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from probe import Prober
+from probe import Prober  # bench/probe.py: a script's own folder is on sys.path
 
 from saltext import docker_deploy
-from testbed import STUBBORN_CMD, Registry, TestBed, docker, free_port, wait_http
+from tests.support.testbed import STUBBORN_CMD, Registry, TestBed, docker, free_port, wait_http
 
 SHUTDOWN_TIMEOUT = 3
 

@@ -13,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 from saltext import docker_deploy
-from testbed import EXIT_CMD, Registry, TestBed, free_port, wait_http
+from tests.support.testbed import EXIT_CMD, Registry, TestBed, free_port, wait_http
 
 SHOWN = (
     "action",

@@ -1,4 +1,4 @@
-"""check(), pull() and redeploy() against registries that misbehave (tests/hostile.py).
+"""check(), pull() and redeploy() against registries that misbehave (tests/support/hostile.py).
 
 What must hold whatever the registry does: the call ends in bounded time; its outcome is the
 Engine fallback's honest answer, or a RegistryError/ImageNotFound that names the registry
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import pytest
 
-import hostile
-from deploying import assert_serving
 from saltext import docker_deploy
 from saltext.docker_deploy import DockerUnavailable, ImageNotFound, RegistryError
-from testbed import docker, inspect
+from tests.support import hostile
+from tests.support.deploying import assert_serving
+from tests.support.testbed import docker, inspect
 
 # The safety net every call must stay under; not a performance goal.
 BOUND = 90.0

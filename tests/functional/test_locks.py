@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from deploying import Run, assert_serving, identity, replica_ports
 from saltext import docker_deploy
 from saltext.docker_deploy import DeployError, LockTimeout
-from testbed import inspect
+from tests.support.deploying import Run, assert_serving, identity, replica_ports
+from tests.support.testbed import inspect
 
 LOCK_DIR = Path("/run/saltext-docker-deploy")
 NOBODY = 65534

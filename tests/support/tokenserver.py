@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from pki import certificate, write_pem
+from tests.support.pki import certificate, write_pem
 
 SERVICE = "ddtest-registry"
 ISSUER = "ddtest-token-issuer"

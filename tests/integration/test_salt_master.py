@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from testbed import free_port, inspect, wait_for, wait_http
+from tests.support.testbed import free_port, inspect, wait_for, wait_http
 
 BIN = Path(sys.executable).parent
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "salt"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "salt"
 MINIONS = ("dd-m1", "dd-m2")
 
 
@@ -101,7 +101,7 @@ class SaltCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        from testbed import docker
+        from tests.support.testbed import docker
 
         docker("rm", "-f", *(self.container(m) for m in MINIONS), check=False)
 

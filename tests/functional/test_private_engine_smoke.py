@@ -1,4 +1,4 @@
-"""Proves tests/privateengine.py: a private Engine in its own network namespace that takes
+"""Proves tests/support/privateengine.py: a private Engine in its own network namespace that takes
 kill -9, SIGSTOP and a full disk, and leaves nothing behind (checked by the fixture)."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 
-import privateengine
-import testbed
+from tests.support import privateengine, testbed
 
 private_engine = privateengine.private_engine  # the module-scoped fixture, for this module
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploying import assert_serving, identity, replica_ports
 from saltext import docker_deploy
 from saltext.docker_deploy import DeployError
-from testbed import docker, inspect
+from tests.support.deploying import assert_serving, identity, replica_ports
+from tests.support.testbed import docker, inspect
 
 PREFIX = "io.saltext.docker-deploy."
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from testbed import docker, inspect, wait_for, wait_http
+from tests.support.testbed import docker, inspect, wait_for, wait_http
 
 # Runs one redeploy in its own process (so that it can be killed) and prints its outcome.
 RUNNER = """

@@ -9,12 +9,12 @@ import logging
 
 import pytest
 
-from conftest import App
 from saltext import docker_deploy
 from saltext.docker_deploy import RegistryError
-from test_salt_call import SaltCall
-from testbed import Registry, free_port, inspect, wait_http
-from tokenserver import TokenServer
+from tests.support.apps import App
+from tests.support.saltcall import SaltCall
+from tests.support.testbed import Registry, free_port, inspect, wait_http
+from tests.support.tokenserver import TokenServer
 
 USER, PASSWORD, WRONG = "deployer", "s3cret-Pa55word", "wr0ng-Pa55word"
 _serial = itertools.count(1)

@@ -31,7 +31,8 @@ socket (:meth:`PrivateEngine.python`, :meth:`PrivateEngine.run`).
 
 Cleanup (:meth:`PrivateEngine.close`) finds everything from the root path alone (processes by
 command line, network namespace or cgroup; mounts under the root), so it is complete even after
-a crash; ``python tests/privateengine.py /tmp/ddpe-XXXXXXXX`` cleans up a run that was killed.
+a crash; ``python -m tests.support.privateengine /tmp/ddpe-XXXXXXXX`` (from the repository
+root) cleans up a run that was killed.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from pathlib import Path
 
 import pytest
 
-import testbed
+from tests.support import testbed
 
 CLONE_NEWNET = 0x40000000
 FILL_FILE = ".ddpe-fill"
@@ -611,7 +612,8 @@ def private_engine():
 
 
 if __name__ == "__main__":
-    # Cleans up roots of runs that died before their cleanup: python privateengine.py ROOT...
+    # Cleans up roots of runs that died before their cleanup:
+    # python -m tests.support.privateengine ROOT... (from the repository root)
     for root in sys.argv[1:]:
         engine = PrivateEngine(root=Path(root))
         engine.close()

@@ -5,7 +5,7 @@ to recover, the service and the data."""
 import json
 from pathlib import Path
 
-REPORT = Path(__file__).resolve().parent.parent / "target" / "fault-report.jsonl"
+REPORT = Path(__file__).resolve().parents[2] / "target" / "fault-report.jsonl"
 
 if REPORT.exists():
     rows = [json.loads(line) for line in REPORT.read_text().splitlines() if line]

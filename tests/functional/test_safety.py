@@ -12,7 +12,15 @@ import time
 
 import pytest
 
-from deploying import (
+from saltext import docker_deploy
+from saltext.docker_deploy import (
+    ContainerStartError,
+    DeployError,
+    InvalidSpec,
+    LockTimeout,
+    RolledBack,
+)
+from tests.support.deploying import (
     BOUNDARIES,
     Run,
     assert_serving,
@@ -22,15 +30,7 @@ from deploying import (
     replica_ports,
     write_data,
 )
-from saltext import docker_deploy
-from saltext.docker_deploy import (
-    ContainerStartError,
-    DeployError,
-    InvalidSpec,
-    LockTimeout,
-    RolledBack,
-)
-from testbed import docker, inspect, wait_for, wait_http
+from tests.support.testbed import docker, inspect, wait_for, wait_http
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""Faults of the Engine itself, on a private Engine (tests/privateengine.py) so that the shared
-one is never killed, stopped or filled: the daemon killed and restarted at every step boundary
-of every strategy, stopped (SIGSTOP) mid-step, its disk full during a pull and a create, an
-out-of-memory kill during verification, and SIGTERM to salt-call at every step boundary.
+"""Faults of the Engine itself, on a private Engine (tests/support/privateengine.py) so that the
+shared one is never killed, stopped or filled: the daemon killed and restarted at every step
+boundary of every strategy, stopped (SIGSTOP) mid-step, its disk full during a pull and a create,
+an out-of-memory kill during verification, and SIGTERM to salt-call at every step boundary.
 
 Every case ends the same way: the service answers on the new image after the next run, exactly
 one container is left, and the data written before the fault (a named volume and an anonymous
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-import privateengine
-from deploying import BOUNDARIES, Run, pause_env
-from test_salt_call import SaltCall
-from testbed import free_port, wait_for
+from tests.support import privateengine
+from tests.support.deploying import BOUNDARIES, Run, pause_env
+from tests.support.saltcall import SaltCall
+from tests.support.testbed import free_port, wait_for
 
 private_engine = privateengine.private_engine
 
-REPORT = Path(__file__).resolve().parent.parent / "target" / "fault-report.jsonl"
+REPORT = Path(__file__).resolve().parents[2] / "target" / "fault-report.jsonl"
 NAMED, ANONYMOUS = "/data", "/cache"
 
 
@@ -41,7 +41,7 @@ def record(fault: str, **outcome) -> None:
 @dataclass
 class Site:
     """One service on the private engine: its container name, its repository in the private
-    registry, its data in a named and an anonymous volume. Shaped like conftest.App (bed,
+    registry, its data in a named and an anonymous volume. Shaped like apps.App (bed,
     registry, name, repo, port, ref, spec) so that deploying.Run and SaltCall take it."""
 
     engine: privateengine.PrivateEngine

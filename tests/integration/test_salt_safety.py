@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from deploying import (
+from tests.support.deploying import (
     Run,
     assert_serving,
     identity,
@@ -20,8 +20,8 @@ from deploying import (
     registry_only,
     replica_ports,
 )
-from test_salt_call import SALT_CALL, SaltCall
-from testbed import inspect, wait_for, wait_http
+from tests.support.saltcall import SALT_CALL, SaltCall
+from tests.support.testbed import inspect, wait_for, wait_http
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import IMAGE_VOLUME
-from deploying import Run, assert_serving, identity, publish_variant
 from saltext import docker_deploy
 from saltext.docker_deploy import RolledBack
-from testbed import docker, inspect, volumes_of
+from tests.support.apps import IMAGE_VOLUME
+from tests.support.deploying import Run, assert_serving, identity, publish_variant
+from tests.support.testbed import docker, inspect, volumes_of
 
 
 def volume_at(name: str, path: str) -> str | None:

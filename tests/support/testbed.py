@@ -157,7 +157,7 @@ class Registry:
             auth = token_server.registry_auth_config()
         self.scheme, self.ca, tls_config = "http", None, ""
         if tls:
-            from pki import certificate, write_pem  # cryptography comes with Salt
+            from tests.support.pki import certificate, write_pem  # cryptography comes with Salt
 
             ca = certificate("ddtest registry CA")
             key, cert = certificate("ddtest registry", ip="127.0.0.1", issuer=ca)
@@ -410,3 +410,9 @@ def engine_events(since: float, until: float, kind: str) -> list[dict]:
         "{{json .}}",
     )
     return [json.loads(line) for line in out.splitlines() if line]
+
+
+def container_events(since: float, until: float, name: str) -> list[dict]:
+    """The Engine's container events for containers named `name*` in a time window."""
+    events = engine_events(since, until, "container")
+    return [e for e in events if e["Actor"]["Attributes"].get("name", "").startswith(name)]

@@ -72,7 +72,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from pki import certificate, write_pem
+from tests.support.pki import certificate, write_pem
 
 MODES = (
     "ok",

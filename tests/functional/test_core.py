@@ -22,7 +22,14 @@ from saltext.docker_deploy import (
     InvalidSpec,
     RegistryError,
 )
-from testbed import docker, engine_events, free_port, http_get, inspect, wait_http
+from tests.support.testbed import (
+    container_events,
+    docker,
+    free_port,
+    http_get,
+    inspect,
+    wait_http,
+)
 
 
 def identity(name: str) -> tuple[str, str, bool]:
@@ -30,12 +37,6 @@ def identity(name: str) -> tuple[str, str, bool]:
     info = inspect(name)
     assert info is not None, f"container {name} does not exist"
     return info["Id"], info["State"]["StartedAt"], info["State"]["Running"]
-
-
-def container_events(since: float, until: float, name: str) -> list[dict]:
-    """The Engine's container events for containers named `name*` in a time window."""
-    events = engine_events(since, until, "container")
-    return [e for e in events if e["Actor"]["Attributes"].get("name", "").startswith(name)]
 
 
 def assert_untouched(app, before: tuple[str, str, bool], restored: bool = False) -> None:

@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from conftest import App
 from saltext import docker_deploy
 from saltext.docker_deploy import ImageNotFound, RegistryError
-from test_core import container_events
-from testbed import Registry, docker, free_port, inspect
+from tests.support.apps import App
+from tests.support.testbed import Registry, container_events, docker, free_port, inspect
 
 
 def local_id(ref: str) -> str | None:

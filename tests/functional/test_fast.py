@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from deploying import Run
 from saltext import docker_deploy
 from saltext.docker_deploy import InvalidSpec
-from testbed import docker, engine_events, free_port, inspect, wait_http
+from tests.support.deploying import Run
+from tests.support.testbed import docker, engine_events, free_port, inspect, wait_http
 
 
 def pulls_of(app, since: float, until: float) -> list[dict]:

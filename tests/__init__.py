@@ -1,0 +1,1 @@
+"""The pytest suite: unit, functional and integration tiers; shared helpers in ``support``."""

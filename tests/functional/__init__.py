@@ -1,0 +1,1 @@
+"""Functional tests: the Python API against the real Docker Engine and registry."""
