@@ -1,21 +1,14 @@
 //! The edge to the Docker Engine: connecting, the per-call runtime, reading containers and
-//! images, and the step log every operation writes.
+//! images, and how their IDs are shown.
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use bollard::models::{ContainerInspectResponse, ImageInspect};
 use bollard::{ClientVersion, Docker};
-use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::error::{EngineFault, Error, Result};
-
-/// Where step lines go (the Python binding forwards them to `logging`).
-pub type LogSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
-
-/// A sink that drops every line, for callers that only want the returned report.
-pub fn no_log(_: &str) {}
+use crate::error::{EngineFault, Error, ErrorKind, Result};
 
 /// Runs one operation to completion on a fresh current-thread runtime.
 ///
@@ -29,9 +22,12 @@ pub fn block_on<T>(context: &str, operation: impl Future<Output = Result<T>>) ->
         .enable_all()
         .build()
         .map_err(|e| {
-            Error::Docker(format!(
-                "{context}: cannot start the I/O runtime ({e}); nothing was changed"
-            ))
+            Error::new(
+                ErrorKind::Docker,
+                format!("cannot start the I/O runtime ({e})"),
+            )
+            .about(context)
+            .left(crate::error::NOTHING_CHANGED)
         })?
         .block_on(operation)
 }
@@ -74,9 +70,12 @@ fn remember_version(host: &str, version: ClientVersion) {
 pub async fn connect(context: &str) -> Result<Docker> {
     let host = docker_host();
     let unreachable = |why: String| {
-        Error::DockerUnavailable(format!(
-            "{context}: cannot reach the Docker Engine at {host} ({why}); nothing was changed"
-        ))
+        Error::new(
+            ErrorKind::DockerUnavailable,
+            format!("cannot reach the Docker Engine at {host} ({why})"),
+        )
+        .about(context)
+        .left(crate::error::NOTHING_CHANGED)
     };
     let timeout_s = engine_timeout(context)?;
     let version = match cached_version(&host) {
@@ -130,10 +129,13 @@ fn engine_timeout(context: &str) -> Result<u64> {
         .ok()
         .filter(|s| (1..=3600).contains(s))
         .ok_or_else(|| {
-            Error::InvalidSpec(format!(
-                "{context}: {ENGINE_TIMEOUT_ENV}={text:?} is not a whole number of seconds from \
-                 1 to 3600; nothing was changed"
-            ))
+            Error::invalid(
+                context,
+                format!(
+                    "{ENGINE_TIMEOUT_ENV}={text:?} is not a whole number of seconds from 1 to \
+                     3600"
+                ),
+            )
         })
 }
 
@@ -146,7 +148,7 @@ async fn ping_version(host: &str) -> Option<ClientVersion> {
     use hyper::body::Bytes;
     use hyper_util::rt::TokioIo;
 
-    let io: Box<dyn crate::registry::Io> = if let Some(path) = host.strip_prefix("unix://") {
+    let io: Box<dyn Io> = if let Some(path) = host.strip_prefix("unix://") {
         Box::new(tokio::net::UnixStream::connect(path).await.ok()?)
     } else {
         let address = host
@@ -181,61 +183,10 @@ fn parse_api_version(text: &str) -> Option<ClientVersion> {
     })
 }
 
-/// One step of an operation, as reported back and logged.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub step: &'static str,
-    pub detail: String,
-    pub duration_ms: f64,
-}
-
-/// The steps of one operation, each logged as it completes.
-pub struct Steps<'a> {
-    subject: String,
-    sink: LogSink<'a>,
-    pub done: Vec<Step>,
-}
-
-impl<'a> Steps<'a> {
-    pub fn new(subject: impl Into<String>, sink: LogSink<'a>) -> Self {
-        Steps {
-            subject: subject.into(),
-            sink,
-            done: Vec::new(),
-        }
-    }
-
-    /// Steps of a part of the operation (one replica), logged to the same sink.
-    pub fn child(&self, subject: impl Into<String>) -> Steps<'a> {
-        Steps::new(subject, self.sink)
-    }
-
-    pub fn record(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
-        let step = Step {
-            step,
-            detail: detail.into(),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        };
-        self.log(&step);
-        self.done.push(step);
-    }
-
-    /// Takes over the steps `other` recorded (quietly, for a path that may be abandoned),
-    /// logging each one now.
-    pub fn adopt(&mut self, other: Steps<'_>) {
-        for step in other.done {
-            self.log(&step);
-            self.done.push(step);
-        }
-    }
-
-    fn log(&self, step: &Step) {
-        (self.sink)(&format!(
-            "{}: {}: {} ({:.1} ms)",
-            self.subject, step.step, step.detail, step.duration_ms
-        ));
-    }
-}
+/// A byte stream hyper can speak HTTP/1.1 over (TCP, TLS, or a Unix socket): the Engine's
+/// socket here, a registry in [`crate::image::registry`].
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Inspects a container by name or ID; `None` when there is none.
 pub async fn inspect_container(

@@ -1,93 +1,179 @@
-//! One error type for the whole core. Every message names the container or image it is about and
-//! says what was left as it was, because the operator reading a failed Salt run needs both.
+//! One error type for the whole core. An error carries its parts as data: what it is about
+//! (`container "web"`), what went wrong, and what was left as it was (or what runs now),
+//! because the operator reading a failed Salt run needs all three, and because a caller that
+//! knows more (a redeploy around a pull) adds to a part instead of rewriting a sentence.
 
-/// Errors of the core. The Python binding maps each variant to the exception of the same name.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The Docker Engine could not be reached or answered something unusable.
-    #[error("{0}")]
-    DockerUnavailable(String),
-    /// The image (or the tag) does not exist locally or in the registry.
-    #[error("{0}")]
-    ImageNotFound(String),
-    /// The registry could not be reached, refused the credentials, or failed.
-    #[error("{0}")]
-    Registry(String),
-    /// A bad argument: unknown keyword, malformed value, bad image reference. Raised before any
-    /// Docker call.
-    #[error("{0}")]
-    InvalidSpec(String),
-    /// The new container could not be created or started; the previous one was restored.
-    #[error("{0}")]
-    ContainerStart(String),
-    /// The new container failed verification and the previous one was brought back; `report`
-    /// is the redeploy's report (steps, images, what runs now).
-    #[error("{message}")]
-    RolledBack {
-        message: String,
-        report: Box<serde_json::Value>,
-    },
-    /// Another redeploy of the same container held the host lock for too long.
-    #[error("{0}")]
-    LockTimeout(String),
-    /// Any other failure of the Engine.
-    #[error("{0}")]
-    Docker(String),
+use std::fmt;
+
+use serde_json::Value;
+
+/// The kinds of error, one row each: the variant, the Python exception it surfaces as (and in
+/// Salt comments), that exception's base, and its docstring. The enum, [`ErrorKind::ALL`],
+/// the names and the Python exception classes (`python.rs`) all come from this one table.
+macro_rules! error_kinds {
+    ($callback:ident) => {
+        $callback! {
+            /// Any other failure of the Engine or of the host (an unsafe lock directory, a name
+            /// held by a container this tool did not create); also the base of every error.
+            Docker => DeployError(PyException),
+                "Base of every error of saltext-docker-deploy (and any failure without a more specific class).";
+            /// The Docker Engine could not be reached or gave no answer in time.
+            DockerUnavailable => DockerUnavailable(DeployError),
+                "The Docker Engine could not be reached.";
+            /// The image (or the tag) does not exist locally or in the registry.
+            ImageNotFound => ImageNotFound(DeployError),
+                "The image or tag does not exist locally or in the registry.";
+            /// The registry could not be reached, refused the credentials, or failed.
+            Registry => RegistryError(DeployError),
+                "The registry failed, was unreachable or refused the credentials.";
+            /// A bad argument: unknown keyword, malformed value, bad image reference. Raised
+            /// before any Docker call.
+            InvalidSpec => InvalidSpec(DeployError),
+                "A bad argument; raised before any Docker call.";
+            /// The new container could not be created, started or verified; the previous one
+            /// was left running or restored.
+            ContainerStart => ContainerStartError(DeployError),
+                "The new container could not be created, started or verified; the previous one was restored.";
+            /// The new container failed and the previous one was brought back; the error
+            /// carries the redeploy's report.
+            RolledBack => RolledBack(ContainerStartError),
+                "The new container failed verification and the previous one runs again; `.report` has the details.";
+            /// Another run held the host lock of the container for too long.
+            LockTimeout => LockTimeout(DeployError),
+                "Another redeploy of the same container held the host lock past `lock_timeout`.";
+        }
+    };
+}
+#[allow(unused_imports)] // used by the Python binding (feature `python`)
+pub(crate) use error_kinds;
+
+macro_rules! define_kinds {
+    ($( $(#[$meta:meta])* $kind:ident => $exception:ident($base:ident), $doc:literal; )*) => {
+        /// What kind of failure an [`Error`] is; each surfaces as its own Python exception.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorKind {
+            $( $(#[$meta])* $kind, )*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order of the table (the base first).
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind),*];
+
+            /// The Python exception class name (`RegistryError`, `RolledBack`, ...).
+            pub fn exception(self) -> &'static str {
+                match self { $(ErrorKind::$kind => stringify!($exception),)* }
+            }
+
+            /// The class the exception derives from (`PyException` for the base).
+            pub fn base(self) -> &'static str {
+                match self { $(ErrorKind::$kind => stringify!($base),)* }
+            }
+
+            /// The exception's docstring.
+            pub fn doc(self) -> &'static str {
+                match self { $(ErrorKind::$kind => $doc,)* }
+            }
+        }
+    };
+}
+error_kinds!(define_kinds);
+
+/// What every error says when nothing was touched.
+pub const NOTHING_CHANGED: &str = "nothing was changed";
+
+/// An error of the core: `{subject}: {problem}; {left}`.
+#[derive(Debug)]
+pub struct Error {
+    pub kind: ErrorKind,
+    /// What the error is about, outermost first: `container "web"`, `image reg/web:prod`.
+    pub subject: Vec<String>,
+    /// What went wrong.
+    pub problem: String,
+    /// What was left as it was, or what runs now; empty when a caller says it.
+    pub left: String,
+    /// With [`ErrorKind::RolledBack`]: the redeploy's report (steps, images, what runs now).
+    pub report: Option<Box<Value>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The same kind of error with its message rewritten.
-    fn map_message(self, f: impl FnOnce(String) -> String) -> Error {
-        match self {
-            Error::DockerUnavailable(m) => Error::DockerUnavailable(f(m)),
-            Error::ImageNotFound(m) => Error::ImageNotFound(f(m)),
-            Error::Registry(m) => Error::Registry(f(m)),
-            Error::InvalidSpec(m) => Error::InvalidSpec(f(m)),
-            Error::ContainerStart(m) => Error::ContainerStart(f(m)),
-            Error::RolledBack { message, report } => Error::RolledBack {
-                message: f(message),
-                report,
-            },
-            Error::LockTimeout(m) => Error::LockTimeout(f(m)),
-            Error::Docker(m) => Error::Docker(f(m)),
+    /// An error of `kind` saying `problem`, about nothing yet and with nothing said of what was
+    /// left (see [`Error::about`] and [`Error::left`]).
+    pub fn new(kind: ErrorKind, problem: impl Into<String>) -> Error {
+        Error {
+            kind,
+            subject: Vec::new(),
+            problem: problem.into(),
+            left: String::new(),
+            report: None,
         }
     }
 
-    /// The same kind of error with its message rewritten (for other modules).
-    pub fn map_message_pub(self, f: impl FnOnce(String) -> String) -> Error {
-        self.map_message(f)
+    /// The most common error: a bad argument, about `subject`, nothing changed.
+    pub fn invalid(subject: impl Into<String>, problem: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidSpec, problem)
+            .about(subject)
+            .left(NOTHING_CHANGED)
     }
 
-    /// The same error with `context` (say, the container a pull was for) put in front.
-    pub fn context(self, context: &str) -> Error {
-        self.map_message(|m| format!("{context}: {m}"))
+    /// The same error about `subject` too, put in front of what it was about (a container
+    /// around the image its pull was for).
+    pub fn about(mut self, subject: impl Into<String>) -> Error {
+        let subject = subject.into();
+        if !subject.is_empty() && self.subject.first() != Some(&subject) {
+            self.subject.insert(0, subject);
+        }
+        self
     }
 
-    /// The same error with its last clause, what was left untouched, said differently: one
-    /// registry fault means different things in a pull and in a check.
-    pub fn reword(self, untouched: &str) -> Error {
-        self.map_message(|m| match m.rsplit_once("; ") {
-            Some((head, _)) => format!("{head}; {untouched}"),
-            None => format!("{m}; {untouched}"),
-        })
+    /// The same error saying `left` of what was left as it was: one registry fault means
+    /// different things in a pull and in a check.
+    pub fn left(mut self, left: impl Into<String>) -> Error {
+        self.left = left.into();
+        self
+    }
+
+    /// The same error with `more` added to what it says was left (a rollout that stopped).
+    pub fn and_left(mut self, more: impl fmt::Display) -> Error {
+        self.left = match self.left.is_empty() {
+            true => more.to_string(),
+            false => format!("{}; {more}", self.left),
+        };
+        self
+    }
+
+    /// The same error carrying a report (a `RolledBack`'s).
+    pub fn with_report(mut self, report: Value) -> Error {
+        self.report = Some(Box::new(report));
+        self
     }
 
     /// The exception class name this error surfaces as in Python (and in Salt comments).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Error::DockerUnavailable(_) => "DockerUnavailable",
-            Error::ImageNotFound(_) => "ImageNotFound",
-            Error::Registry(_) => "RegistryError",
-            Error::InvalidSpec(_) => "InvalidSpec",
-            Error::ContainerStart(_) => "ContainerStartError",
-            Error::RolledBack { .. } => "RolledBack",
-            Error::LockTimeout(_) => "LockTimeout",
-            Error::Docker(_) => "DeployError",
-        }
+    pub fn exception(&self) -> &'static str {
+        self.kind.exception()
+    }
+
+    /// Whether it is of `kind`.
+    pub fn is(&self, kind: ErrorKind) -> bool {
+        self.kind == kind
     }
 }
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for subject in &self.subject {
+            write!(f, "{subject}: ")?;
+        }
+        f.write_str(&self.problem)?;
+        if !self.left.is_empty() {
+            write!(f, "; {}", self.left)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// What the Engine said, reduced to the parts we decide on.
 #[derive(Debug)]
@@ -146,18 +232,73 @@ impl EngineFault {
         }
     }
 
-    /// Maps a fault of a plain Engine call to an error, with `context` naming the object and
-    /// `untouched` saying what was left as it was.
-    pub(crate) fn into_error(self, context: &str, untouched: &str) -> Error {
-        match self {
-            EngineFault::Unreachable(m) => Error::DockerUnavailable(format!(
-                "{context}: cannot reach the Docker Engine ({m}); {untouched}"
-            )),
-            EngineFault::TimedOut => Error::DockerUnavailable(format!(
-                "{context}: the Docker Engine did not answer in time (request timed out); \
-                 {untouched}"
-            )),
-            other => Error::Docker(format!("{context}: {}; {untouched}", other.message())),
+    /// Maps a fault of a plain Engine call to an error about `subject`, with `left` saying what
+    /// was left as it was.
+    pub(crate) fn into_error(self, subject: &str, left: &str) -> Error {
+        let error = match self {
+            EngineFault::Unreachable(m) => Error::new(
+                ErrorKind::DockerUnavailable,
+                format!("cannot reach the Docker Engine ({m})"),
+            ),
+            EngineFault::TimedOut => Error::new(
+                ErrorKind::DockerUnavailable,
+                "the Docker Engine did not answer in time (request timed out)",
+            ),
+            other => Error::new(ErrorKind::Docker, other.message()),
+        };
+        error.about(subject).left(left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_reads_subject_problem_and_what_was_left() {
+        let err = Error::new(ErrorKind::Registry, "refused access (denied)")
+            .about("image reg/web:prod")
+            .left("nothing was pulled");
+        assert_eq!(
+            err.to_string(),
+            "image reg/web:prod: refused access (denied); nothing was pulled"
+        );
+        let err = err
+            .about("container \"web\"")
+            .left("the local tag and all containers were left as they were");
+        assert_eq!(
+            err.to_string(),
+            "container \"web\": image reg/web:prod: refused access (denied); the local tag and \
+             all containers were left as they were"
+        );
+        assert_eq!(err.exception(), "RegistryError");
+        let err = err.and_left("the rollout stopped");
+        assert!(
+            err.to_string().ends_with("were; the rollout stopped"),
+            "{err}"
+        );
+        // The same subject twice is said once.
+        assert_eq!(
+            Error::invalid("container \"web\"", "bad")
+                .about("container \"web\"")
+                .to_string(),
+            "container \"web\": bad; nothing was changed"
+        );
+    }
+
+    #[test]
+    fn the_table_names_each_exception_once_under_one_base() {
+        let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.exception()).collect();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert_eq!(ErrorKind::ALL[0].exception(), "DeployError");
+        for kind in ErrorKind::ALL {
+            let base = kind.base();
+            assert!(
+                base == "PyException" || names.contains(&base),
+                "{kind:?} derives from {base}, which is not in the table"
+            );
+            assert!(!kind.doc().is_empty());
         }
     }
 }

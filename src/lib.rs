@@ -1,47 +1,53 @@
 //! saltext-docker-deploy core: keep a container on the newest image of a tag, safely.
 //!
-//! The flow, one module per step: [`reference`] parses the image, [`spec`] the declared
-//! configuration; [`pull`] moves the local tag; [`diff`] compares what runs with the tag;
-//! [`check`] asks the registry without pulling; [`plan`] decides what to do (pure);
-//! [`converge`] turns the decision into steps that survive a kill at any point, and undoes them
-//! on failure (pure, over an engine trait); [`redeploy`] runs them on the Docker Engine,
-//! health-gated, under a host [`lock`]. [`engine`] is the edge to the Docker Engine.
+//! The flow, as the folders read: what is asked ([`reference`] parses the image, [`spec`] the
+//! declared configuration, [`options`] how it runs); the [`image`] side (is there a new image,
+//! pull it, prune old ones); the [`container`] side (observe what runs, plan what to do, the
+//! steps that survive a kill at any point and their undoing, verify the new container); and the
+//! operations that join them in [`deploy`] (a single container, a group, replicas, rollback,
+//! remove), under a host [`lock`]. [`engine`] is the edge to the Docker Engine.
 //!
 //! The functions at this level are the blocking entry points the Python binding wraps: each
 //! parses its input before any Docker call, then runs on its own runtime (see
 //! [`engine::block_on`] for why).
 
-pub mod check;
-pub mod converge;
-pub mod diff;
+pub mod container;
+pub mod deploy;
 pub mod engine;
 pub mod error;
+pub mod image;
+mod input;
 pub mod lock;
 pub mod options;
-pub mod plan;
-pub mod pull;
-pub mod redeploy;
+mod pause;
 pub mod reference;
-pub mod registry;
+mod secrets;
 pub mod spec;
+pub mod steps;
 
 #[cfg(feature = "python")]
 mod python;
 
-pub use check::CheckReport;
-pub use converge::Strategy;
-pub use diff::DiffReport;
-pub use engine::{no_log, LogSink, Step};
-pub use error::{Error, Result};
+pub use container::converge::Strategy;
+pub use container::diff::DiffReport;
+pub use container::verify::Verification;
+pub use deploy::group::GroupEntry;
+pub use deploy::remove::RemoveReport;
+pub use deploy::replicas::ReplicasReport;
+pub use deploy::report::{RedeployReport, ReportAction};
+pub use deploy::request::{Pinned, RedeployRequest};
+pub use error::{Error, ErrorKind, Result};
+pub use image::auth::Auth;
+pub use image::check::CheckReport;
+pub use image::pull::PullReport;
+pub use image::refresh::PullPolicy;
 pub use options::Options;
-pub use pull::{Auth, PullPolicy, PullReport};
-pub use redeploy::{
-    RedeployReport, RedeployRequest, RemoveReport, ReplicasReport, RollbackOptions, Verification,
-};
 pub use reference::ImageRef;
 pub use spec::ContainerSpec;
+pub use steps::{no_log, LogSink, Step};
 
-use engine::{block_on, connect, Steps};
+use engine::{block_on, connect};
+use steps::Steps;
 
 /// Pulls `image` and reports whether the local tag's image ID moved; gives up after `timeout`.
 pub fn pull_image(
@@ -55,18 +61,18 @@ pub fn pull_image(
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(image.to_string(), log);
-        pull::pull(&docker, &image, auth, timeout, &mut steps).await
+        image::pull::pull(&docker, &image, auth, timeout, &mut steps).await
     })
 }
 
 /// Compares the container `name` with the local tag of `image`; read only.
 pub fn image_diff(name: &str, image: &str) -> Result<DiffReport> {
-    redeploy::validate_container_name(name)?;
+    deploy::request::validate_container_name(name)?;
     let image = ImageRef::parse(image)?;
     let context = format!("container {name:?}");
     block_on(&context, async {
         let docker = connect(&context).await?;
-        diff::image_diff(&docker, name, &image).await
+        container::diff::image_diff(&docker, name, &image).await
     })
 }
 
@@ -76,7 +82,7 @@ pub fn redeploy_container(request: &RedeployRequest, log: LogSink) -> Result<Red
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(request.name.clone(), log);
-        redeploy::redeploy(&docker, request, &mut steps).await
+        deploy::single::redeploy(&docker, request, &mut steps).await
     })
 }
 
@@ -90,33 +96,19 @@ pub fn redeploy_replicas(
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(request.name.clone(), log);
-        redeploy::redeploy_replicas(&docker, request, count, &mut steps).await
+        deploy::replicas::redeploy_replicas(&docker, request, count, &mut steps).await
     })
 }
 
 /// Brings back the image that ran under `name` before its last redeploy.
-pub fn rollback_container(
-    name: &str,
-    options: RollbackOptions,
-    log: LogSink,
-) -> Result<RedeployReport> {
-    redeploy::validate_container_name(name)?;
+pub fn rollback_container(name: &str, options: Options, log: LogSink) -> Result<RedeployReport> {
+    deploy::request::validate_container_name(name)?;
     let context = format!("container {name:?}");
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(name, log);
-        redeploy::rollback(&docker, name, options, &mut steps).await
+        deploy::rollback::rollback(&docker, name, options, &mut steps).await
     })
-}
-
-/// One container of a group: its report, or the error that stopped it.
-#[derive(Debug, serde::Serialize)]
-pub struct GroupEntry {
-    pub name: String,
-    pub report: Option<RedeployReport>,
-    /// The exception name (`RolledBack`, `ImageNotFound`, ...) when it failed.
-    pub error: Option<&'static str>,
-    pub message: Option<String>,
 }
 
 /// Redeploys several containers over one Engine connection, up to `concurrency` at a time;
@@ -127,38 +119,10 @@ pub fn redeploy_group(
     concurrency: usize,
     log: LogSink,
 ) -> Result<Vec<GroupEntry>> {
-    let mut names = std::collections::HashSet::new();
-    for request in requests {
-        request.validate()?;
-        // Twice in one run would be replaced twice, by two redeploys racing for one name.
-        if !names.insert(request.name.as_str()) {
-            return Err(Error::InvalidSpec(format!(
-                "containers: container {:?} is declared twice; nothing was changed",
-                request.name
-            )));
-        }
-    }
+    deploy::group::validate_group(requests)?;
     block_on("group", async {
         let docker = connect("group").await?;
-        let results = redeploy::redeploy_group(&docker, requests, concurrency, log).await;
-        Ok(requests
-            .iter()
-            .zip(results)
-            .map(|(request, result)| match result {
-                Ok(report) => GroupEntry {
-                    name: request.name.clone(),
-                    report: Some(report),
-                    error: None,
-                    message: None,
-                },
-                Err(err) => GroupEntry {
-                    name: request.name.clone(),
-                    report: None,
-                    error: Some(err.kind()),
-                    message: Some(err.to_string()),
-                },
-            })
-            .collect())
+        Ok(deploy::group::redeploy_group(&docker, requests, concurrency, log).await)
     })
 }
 
@@ -169,51 +133,23 @@ pub fn check_image(image: &str, auth: Option<&Auth>, log: LogSink) -> Result<Che
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(image.to_string(), log);
-        check::check(&docker, &image, auth, &mut steps).await
-    })
-}
-
-/// What [`redeploy_container`] would do, read only (see [`redeploy::preview`]).
-pub fn preview_redeploy(
-    request: &RedeployRequest,
-    assume_image_id: Option<&str>,
-    log: LogSink,
-) -> Result<RedeployReport> {
-    let context = format!("container {:?}", request.name);
-    block_on(&context, async {
-        let docker = connect(&context).await?;
-        let mut steps = Steps::new(request.name.clone(), log);
-        redeploy::preview(&docker, request, assume_image_id, &mut steps).await
-    })
-}
-
-/// What [`redeploy_replicas`] would do, read only.
-pub fn preview_replicas(
-    request: &RedeployRequest,
-    count: u32,
-    assume_image_id: Option<&str>,
-    log: LogSink,
-) -> Result<ReplicasReport> {
-    let context = format!("container {:?}", request.name);
-    block_on(&context, async {
-        let docker = connect(&context).await?;
-        let mut steps = Steps::new(request.name.clone(), log);
-        redeploy::preview_replicas(&docker, request, count, assume_image_id, &mut steps).await
+        image::check::check(&docker, &image, auth, &mut steps).await
     })
 }
 
 /// Stops and removes the container `name` (and what an interrupted redeploy of it left), if
-/// there is one, under its lock.
+/// there is one, under its lock; with `dry_run`, says what would be removed.
 pub fn remove_container(
     name: &str,
     lock_timeout: std::time::Duration,
+    dry_run: bool,
     log: LogSink,
 ) -> Result<RemoveReport> {
-    redeploy::validate_container_name(name)?;
+    deploy::request::validate_container_name(name)?;
     let context = format!("container {name:?}");
     block_on(&context, async {
         let docker = connect(&context).await?;
         let mut steps = Steps::new(name, log);
-        redeploy::remove(&docker, name, lock_timeout, None, &mut steps).await
+        deploy::remove::remove(&docker, name, lock_timeout, None, dry_run, &mut steps).await
     })
 }

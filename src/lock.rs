@@ -23,12 +23,12 @@
 //! Anything else is an error that names the path and what is wrong with it.
 
 use std::fs::{File, Metadata, OpenOptions, TryLockError};
-use std::io::ErrorKind;
+use std::io::ErrorKind as IoErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, NOTHING_CHANGED};
 
 /// Where the locks live on every host.
 pub const DEFAULT_DIR: &str = "/run/saltext-docker-deploy";
@@ -53,16 +53,11 @@ impl Subject<'_> {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// What an error about this lock is about: `container "web"`.
+    fn describe(self) -> String {
         match self {
-            Subject::Container(_) => "container",
-            Subject::Replicas(_) => "the replicas of container",
-        }
-    }
-
-    fn container(&self) -> &str {
-        match *self {
-            Subject::Container(name) | Subject::Replicas(name) => name,
+            Subject::Container(name) => format!("container {name:?}"),
+            Subject::Replicas(name) => format!("the replicas of container {name:?}"),
         }
     }
 }
@@ -95,14 +90,16 @@ pub async fn acquire(subject: Subject<'_>, timeout: Duration) -> Result<HostLock
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             None => {
-                return Err(Error::LockTimeout(format!(
-                    "{} {:?}: another run still holds it after {:.0} s (lock {}); nothing was \
-                     changed",
-                    subject.name(),
-                    subject.container(),
-                    timeout.as_secs_f64(),
-                    place.path.display()
-                )))
+                return Err(Error::new(
+                    ErrorKind::LockTimeout,
+                    format!(
+                        "another run still holds it after {:.0} s (lock {})",
+                        timeout.as_secs_f64(),
+                        place.path.display()
+                    ),
+                )
+                .about(subject.describe())
+                .left(NOTHING_CHANGED))
             }
         }
     }
@@ -145,12 +142,12 @@ impl<'a> Place<'a> {
     }
 
     fn err(&self, why: impl std::fmt::Display) -> Error {
-        Error::Docker(format!(
-            "{} {:?}: the lock file {} {why}; nothing was changed",
-            self.subject.name(),
-            self.subject.container(),
-            self.path.display()
-        ))
+        Error::new(
+            ErrorKind::Docker,
+            format!("the lock file {} {why}", self.path.display()),
+        )
+        .about(self.subject.describe())
+        .left(NOTHING_CHANGED)
     }
 
     /// The locked file, or `None` when another process holds the lock.
@@ -194,7 +191,7 @@ impl<'a> Place<'a> {
             .custom_flags(flags)
             .open(&self.path)
         {
-            Err(e) if e.kind() == ErrorKind::NotFound => OpenOptions::new()
+            Err(e) if e.kind() == IoErrorKind::NotFound => OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(mode)
@@ -202,7 +199,7 @@ impl<'a> Place<'a> {
                 .open(&self.path)
                 .or_else(|e| match e.kind() {
                     // Created by another run in between: open that one.
-                    ErrorKind::AlreadyExists => OpenOptions::new()
+                    IoErrorKind::AlreadyExists => OpenOptions::new()
                         .read(true)
                         .custom_flags(flags)
                         .open(&self.path),
@@ -272,18 +269,18 @@ fn checked_dir(
     socket_gid: Option<u32>,
 ) -> Result<Option<u32>> {
     let bad = |why: String| {
-        Error::Docker(format!(
-            "{} {:?}: the lock directory {} {why}; nothing was changed",
-            subject.name(),
-            subject.container(),
-            dir.display()
-        ))
+        Error::new(
+            ErrorKind::Docker,
+            format!("the lock directory {} {why}", dir.display()),
+        )
+        .about(subject.describe())
+        .left(NOTHING_CHANGED)
     };
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+        Err(e) if e.kind() == IoErrorKind::NotFound => {
             create_dir(dir, socket_gid).map_err(|e| match e.kind() {
-                ErrorKind::PermissionDenied => bad(format!(
+                IoErrorKind::PermissionDenied => bad(format!(
                     "does not exist and this user cannot create it ({e}): a run as root \
                      creates it, or create it once with `install -d -m 3770 -o root -g \
                      <the Docker socket's group> {}`",
@@ -425,7 +422,7 @@ mod tests {
         let done: Result<()> = block_on("test", async {
             let held = acquire(web, Duration::from_secs(1)).await.unwrap();
             let err = acquire(web, Duration::from_millis(200)).await.unwrap_err();
-            assert!(matches!(err, Error::LockTimeout(_)), "{err}");
+            assert!(err.is(ErrorKind::LockTimeout), "{err}");
             assert!(err.to_string().contains("\"web\""), "{err}");
             assert!(
                 try_acquire(web).unwrap().is_none(),

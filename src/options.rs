@@ -1,7 +1,9 @@
-//! How a redeploy runs, as opposed to what it deploys: one table of the options a caller may
-//! give (`pull`, `strategy`, `min_uptime`, ...), with their defaults and bounds, read from the
-//! keyword arguments before any Docker call. Every keyword that is not an option is a container
-//! setting ([`crate::spec`]).
+//! How a redeploy runs, as opposed to what it deploys: the one table of options a caller may
+//! give (`pull`, `strategy`, `min_uptime`, `dry_run`, ...), each with its type, default, range
+//! and one line of doc, and which calls take it. The Python functions, the Salt modules, the
+//! stub and the README take their option lists from here (exported as `OPTION_TABLE`, and
+//! checked against it by tests). Every keyword that is not an option is a container setting
+//! ([`crate::spec`]).
 //!
 //! Every number has a range: a value outside it (or of the wrong type) is an `InvalidSpec` that
 //! names the option and the range, never a panic, a wrapped-around duration or a hang.
@@ -9,29 +11,214 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::converge::Strategy;
-use crate::error::{Error, Result};
-use crate::pull::{Auth, PullPolicy};
-use crate::spec::type_name;
+use crate::container::converge::Strategy;
+use crate::error::Result;
+use crate::image::auth::Auth;
+use crate::image::refresh::PullPolicy;
+use crate::input::{type_name, Invalid};
 
-/// The options, in the order they are documented. A keyword not in this list is a setting.
-pub const NAMES: &[&str] = &[
-    "pull",
-    "pull_policy",
-    "auth",
-    "force",
-    "strategy",
-    "health_timeout",
-    "min_uptime",
-    "rollback",
-    "lock_timeout",
-    "keep_images",
-    "replicas",
-    "renew_anonymous_volumes",
-    "pull_timeout",
+/// The calls that take options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `redeploy` (and the `deployed` state).
+    Redeploy,
+    /// One entry of `redeploy_group` (and of the `group` state).
+    GroupEntry,
+    /// `redeploy_group` itself.
+    Group,
+    Rollback,
+    Remove,
+    Pull,
+    Check,
+}
+
+impl Call {
+    /// Its name in the exported table (the Python function's, or `group_entry`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Call::Redeploy => "redeploy",
+            Call::GroupEntry => "group_entry",
+            Call::Group => "redeploy_group",
+            Call::Rollback => "rollback",
+            Call::Remove => "remove",
+            Call::Pull => "pull",
+            Call::Check => "check",
+        }
+    }
+
+    /// As a message names it.
+    fn describe(self) -> &'static str {
+        match self {
+            Call::GroupEntry => "a group entry",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl Serialize for Call {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OptionRow {
+    pub name: &'static str,
+    /// The Python type it takes.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Its default as JSON (`null`: not set).
+    pub default: &'static str,
+    /// One line for the docs.
+    pub doc: &'static str,
+    /// The calls that take it.
+    pub calls: &'static [Call],
+}
+
+const REDEPLOY: &[Call] = &[Call::Redeploy, Call::GroupEntry];
+const VERIFIED: &[Call] = &[Call::Redeploy, Call::GroupEntry, Call::Rollback];
+
+/// Every option, in the order they are documented.
+pub const TABLE: &[OptionRow] = &[
+    OptionRow {
+        name: "pull",
+        kind: "bool",
+        default: "true",
+        doc: "pull the tag first; `False` uses the local tag as it is (`pull_policy: never`)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "pull_policy",
+        kind: "str",
+        default: "\"if-changed\"",
+        doc: "how to pull: `if-changed` (ask the registry for the tag's digest, one request and \
+              no layers, and pull only when it moved), `always`, `missing` (only when the tag \
+              is not on this host), `never`",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "auth",
+        kind: "dict",
+        default: "null",
+        doc: "`{username, password}` for the registry (Salt: by default the \
+              `docker-registries` pillar entry of the image's registry)",
+        calls: &[Call::Redeploy, Call::GroupEntry, Call::Pull, Call::Check],
+    },
+    OptionRow {
+        name: "force",
+        kind: "bool",
+        default: "false",
+        doc: "replace the container even when nothing differs (a `watch` requisite sets it)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "strategy",
+        kind: "str",
+        default: "\"create-first\"",
+        doc: "`create-first`, `stop-first` or `start-first` (see How a replacement runs)",
+        calls: VERIFIED,
+    },
+    OptionRow {
+        name: "health_timeout",
+        kind: "float",
+        default: "60",
+        doc: "seconds to wait for `healthy` when the container has a HEALTHCHECK",
+        calls: VERIFIED,
+    },
+    OptionRow {
+        name: "min_uptime",
+        kind: "float",
+        default: "2",
+        doc: "without a HEALTHCHECK: seconds the new container must run without a restart",
+        calls: VERIFIED,
+    },
+    OptionRow {
+        name: "rollback",
+        kind: "bool",
+        default: "true",
+        doc: "bring the previous container back on failure; `False` keeps the failed one for \
+              inspection and the previous one stopped as `<name>.deploy-old`",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "lock_timeout",
+        kind: "float",
+        default: "300",
+        doc: "seconds to wait while another run redeploys or removes the same container on \
+              this host",
+        calls: &[
+            Call::Redeploy,
+            Call::GroupEntry,
+            Call::Rollback,
+            Call::Remove,
+        ],
+    },
+    OptionRow {
+        name: "keep_images",
+        kind: "int",
+        default: "null",
+        doc: "after a success, remove images of the repository beyond the newest N, never one \
+              in use",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "replicas",
+        kind: "int",
+        default: "null",
+        doc: "manage `<name>-1` .. `<name>-N`, one at a time; host ports take a range \
+              (`8080-8082:80`)",
+        calls: &[Call::Redeploy],
+    },
+    OptionRow {
+        name: "renew_anonymous_volumes",
+        kind: "bool",
+        default: "false",
+        doc: "give the new container fresh anonymous volumes, and remove the old container's \
+              (by default it takes them over)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "pull_timeout",
+        kind: "float",
+        default: "600",
+        doc: "seconds a pull may take before it is given up, the old container serving",
+        calls: &[Call::Redeploy, Call::GroupEntry, Call::Pull],
+    },
+    OptionRow {
+        name: "dry_run",
+        kind: "bool",
+        default: "false",
+        doc: "say what would be done, with the same report, and change nothing: no pull, no \
+              container created, started, stopped, renamed or removed (Salt's `test=True`)",
+        calls: &[
+            Call::Redeploy,
+            Call::GroupEntry,
+            Call::Group,
+            Call::Rollback,
+            Call::Remove,
+        ],
+    },
+    OptionRow {
+        name: "concurrency",
+        kind: "int",
+        default: "4",
+        doc: "how many containers of a group are redeployed at the same time",
+        calls: &[Call::Group],
+    },
 ];
+
+/// The options a call takes, by name.
+pub fn names_for(call: Call) -> Vec<&'static str> {
+    TABLE
+        .iter()
+        .filter(|row| row.calls.contains(&call))
+        .map(|row| row.name)
+        .collect()
+}
 
 /// Seconds, as given (fractions allowed), and the range each duration option accepts.
 pub const HEALTH_TIMEOUT_S: RangeInclusive<f64> = 0.0..=86_400.0;
@@ -44,7 +231,7 @@ pub const REPLICAS: RangeInclusive<i64> = 1..=100;
 /// Containers of a group redeployed at once, over one Engine connection.
 pub const CONCURRENCY: RangeInclusive<i64> = 1..=64;
 
-/// The parsed options; [`Default`] holds every default.
+/// The parsed options; [`Default`] holds the table's defaults.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// `pull=False` is `pull_policy: never`.
@@ -62,210 +249,130 @@ pub struct Options {
     pub renew_anonymous_volumes: bool,
     /// The longest a pull may take, start to end.
     pub pull_timeout: Duration,
+    /// Say what would be done and change nothing.
+    pub dry_run: bool,
+    pub concurrency: usize,
 }
 
 impl Default for Options {
+    /// The table's defaults, read by the same parser as a caller's values.
     fn default() -> Self {
-        Options {
+        let mut options = Options {
             pull_policy: PullPolicy::IfChanged,
             auth: None,
             force: false,
             strategy: Strategy::default(),
-            health_timeout: Duration::from_secs(60),
-            min_uptime: Duration::from_secs(2),
-            rollback: true,
-            lock_timeout: Duration::from_secs(300),
+            health_timeout: Duration::ZERO,
+            min_uptime: Duration::ZERO,
+            rollback: false,
+            lock_timeout: Duration::ZERO,
             keep_images: None,
             replicas: None,
             renew_anonymous_volumes: false,
-            pull_timeout: Duration::from_secs(600),
-        }
-    }
-}
-
-/// Splits keyword arguments into options and container settings.
-pub fn split(keywords: Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
-    keywords
-        .into_iter()
-        .partition(|(keyword, _)| NAMES.contains(&keyword.as_str()))
-}
-
-/// Builds the `InvalidSpec` error for one option of one container.
-pub(crate) struct Bad<'a> {
-    pub context: &'a str,
-}
-
-impl Bad<'_> {
-    pub(crate) fn err(&self, option: &str, why: impl std::fmt::Display) -> Error {
-        Error::InvalidSpec(format!(
-            "{}: {option}: {why}; nothing was changed",
-            self.context
-        ))
-    }
-
-    /// A number of seconds within `range` (a whole or fractional number, or its text).
-    pub(crate) fn seconds(
-        &self,
-        option: &str,
-        value: &Value,
-        range: RangeInclusive<f64>,
-    ) -> Result<Duration> {
-        let number = match value {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
+            pull_timeout: Duration::ZERO,
+            dry_run: false,
+            concurrency: 1,
         };
-        number
-            .filter(|s| s.is_finite() && range.contains(s))
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                self.err(
-                    option,
-                    format!(
-                        "expected a number of seconds from {} to {}, got {}",
-                        range.start(),
-                        range.end(),
-                        describe(value)
-                    ),
-                )
-            })
-    }
-
-    /// A whole number within `range`.
-    pub(crate) fn whole(
-        &self,
-        option: &str,
-        value: &Value,
-        range: RangeInclusive<i64>,
-    ) -> Result<i64> {
-        whole_number(value).filter(|n| range.contains(n)).ok_or_else(|| {
-            self.err(
-                option,
-                format!(
-                    "expected a whole number from {} to {}, got {}",
-                    range.start(),
-                    range.end(),
-                    describe(value)
-                ),
-            )
-        })
-    }
-
-    pub(crate) fn flag(&self, option: &str, value: &Value) -> Result<bool> {
-        value.as_bool().ok_or_else(|| {
-            self.err(
-                option,
-                format!("expected True or False, got {}", describe(value)),
-            )
-        })
-    }
-
-    pub(crate) fn text<'v>(&self, option: &str, value: &'v Value) -> Result<&'v str> {
-        value.as_str().ok_or_else(|| {
-            self.err(
-                option,
-                format!("expected a string, got {}", describe(value)),
-            )
-        })
-    }
-}
-
-/// A whole number, given as one (`3`, `3.0`) or as its text (`"3"`); `None` for anything else.
-pub(crate) fn whole_number(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
-}
-
-/// A value as an error message may show it: numbers and short words as they are, anything
-/// else by its type (a misplaced secret must not end up in a message).
-pub(crate) fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s)
-            if s.len() <= 32
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) =>
-        {
-            format!("{s:?}")
+        let bad = Invalid {
+            context: "the table of defaults",
+        };
+        let mut pull = true;
+        for row in TABLE {
+            let value: Value = serde_json::from_str(row.default).expect("defaults are JSON");
+            if value.is_null() {
+                continue; // not set
+            }
+            options
+                .set(&bad, row.name, &value, &mut pull)
+                .expect("every default is a valid value of its option");
         }
-        Value::String(_) => "a string".into(),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a dict".into(),
+        options
     }
 }
 
 impl Options {
-    /// Reads the options; `context` names what they are for in an error (`container "web"`).
-    /// `null` is "not given", as Salt passes unset arguments.
-    pub fn parse(context: &str, options: &Map<String, Value>) -> Result<Options> {
-        let bad = Bad { context };
+    /// Reads the options `call` takes; any other is refused by name. `context` names what they
+    /// are for in an error (`container "web"`). `null` is "not given", as Salt passes unset
+    /// arguments.
+    pub fn parse(context: &str, call: Call, given: &Map<String, Value>) -> Result<Options> {
+        let bad = Invalid { context };
         let mut parsed = Options::default();
         let mut pull = true;
-        let mut pull_policy = None;
-        for (option, value) in options {
-            if value.is_null() {
-                continue;
+        let taken = names_for(call);
+        for (option, value) in given {
+            if !taken.contains(&option.as_str()) {
+                let why = match TABLE.iter().any(|row| row.name == option) {
+                    true => format!("not an option of {}", call.describe()),
+                    false => "not an option".to_string(),
+                };
+                return Err(bad.err(option, format!("{why} (known: {})", taken.join(", "))));
             }
-            match option.as_str() {
-                "pull" => pull = bad.flag(option, value)?,
-                "pull_policy" => {
-                    pull_policy = Some(
-                        PullPolicy::parse(bad.text(option, value)?)
-                            .map_err(|e| e.context(context))?,
-                    )
-                }
-                "auth" => parsed.auth = Some(parse_auth(&bad, value)?),
-                "force" => parsed.force = bad.flag(option, value)?,
-                "strategy" => {
-                    parsed.strategy =
-                        Strategy::parse(bad.text(option, value)?).map_err(|e| e.context(context))?
-                }
-                "health_timeout" => {
-                    parsed.health_timeout = bad.seconds(option, value, HEALTH_TIMEOUT_S)?
-                }
-                "min_uptime" => parsed.min_uptime = bad.seconds(option, value, MIN_UPTIME_S)?,
-                "rollback" => parsed.rollback = bad.flag(option, value)?,
-                "lock_timeout" => {
-                    parsed.lock_timeout = bad.seconds(option, value, LOCK_TIMEOUT_S)?
-                }
-                "keep_images" => {
-                    parsed.keep_images = Some(bad.whole(option, value, KEEP_IMAGES)? as u32)
-                }
-                "replicas" => parsed.replicas = Some(bad.whole(option, value, REPLICAS)? as u32),
-                "renew_anonymous_volumes" => {
-                    parsed.renew_anonymous_volumes = bad.flag(option, value)?
-                }
-                "pull_timeout" => {
-                    parsed.pull_timeout = bad.seconds(option, value, PULL_TIMEOUT_S)?
-                }
-                other => {
-                    return Err(bad.err(
-                        other,
-                        format!("not an option (known: {})", NAMES.join(", ")),
-                    ))
-                }
+            if !value.is_null() {
+                parsed.set(&bad, option, value, &mut pull)?;
             }
         }
-        parsed.pull_policy = match (pull, pull_policy) {
-            (false, _) => PullPolicy::Never,
-            (true, Some(policy)) => policy,
-            (true, None) => PullPolicy::IfChanged,
-        };
+        if !pull {
+            parsed.pull_policy = PullPolicy::Never;
+        }
         Ok(parsed)
+    }
+
+    /// Sets one option from its value; `pull` collects `pull=False`, which wins over any
+    /// `pull_policy`.
+    fn set(&mut self, bad: &Invalid, option: &str, value: &Value, pull: &mut bool) -> Result<()> {
+        let context = bad.context;
+        match option {
+            "pull" => *pull = bad.flag(option, value)?,
+            "pull_policy" => {
+                self.pull_policy =
+                    PullPolicy::parse(bad.text(option, value)?).map_err(|e| e.about(context))?
+            }
+            "auth" => self.auth = Some(parse_auth(bad, value)?),
+            "force" => self.force = bad.flag(option, value)?,
+            "strategy" => {
+                self.strategy =
+                    Strategy::parse(bad.text(option, value)?).map_err(|e| e.about(context))?
+            }
+            "health_timeout" => {
+                self.health_timeout = bad.seconds(option, value, &HEALTH_TIMEOUT_S)?
+            }
+            "min_uptime" => self.min_uptime = bad.seconds(option, value, &MIN_UPTIME_S)?,
+            "rollback" => self.rollback = bad.flag(option, value)?,
+            "lock_timeout" => self.lock_timeout = bad.seconds(option, value, &LOCK_TIMEOUT_S)?,
+            "keep_images" => {
+                self.keep_images = whole_or_none(bad, option, value, &KEEP_IMAGES)?;
+            }
+            "replicas" => self.replicas = whole_or_none(bad, option, value, &REPLICAS)?,
+            "renew_anonymous_volumes" => self.renew_anonymous_volumes = bad.flag(option, value)?,
+            "pull_timeout" => self.pull_timeout = bad.seconds(option, value, &PULL_TIMEOUT_S)?,
+            "dry_run" => self.dry_run = bad.flag(option, value)?,
+            "concurrency" => {
+                self.concurrency =
+                    bad.whole(option, "a whole number", value, &CONCURRENCY)? as usize
+            }
+            other => unreachable!("option {other} is in the table but not read"),
+        }
+        Ok(())
     }
 }
 
+/// A whole number within `range` (small enough for a `u32`), or `None` for `null`.
+fn whole_or_none(
+    bad: &Invalid,
+    option: &str,
+    value: &Value,
+    range: &RangeInclusive<i64>,
+) -> Result<Option<u32>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(
+        bad.whole(option, "a whole number", value, range)? as u32
+    ))
+}
+
 /// `{username, password}` (or an identity token). Only the keys are ever named in an error.
-fn parse_auth(bad: &Bad, value: &Value) -> Result<Auth> {
+fn parse_auth(bad: &Invalid, value: &Value) -> Result<Auth> {
     let Value::Object(map) = value else {
         return Err(bad.err(
             "auth",
@@ -304,18 +411,27 @@ fn parse_auth(bad: &Bad, value: &Value) -> Result<Auth> {
     Ok(auth)
 }
 
+/// Splits keyword arguments into options and container settings.
+pub fn split(keywords: Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+    keywords
+        .into_iter()
+        .partition(|(keyword, _)| TABLE.iter().any(|row| row.name == keyword))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<Options> {
-        Options::parse("container \"web\"", v.as_object().unwrap())
+        Options::parse("container \"web\"", Call::Redeploy, v.as_object().unwrap())
     }
 
     fn invalid(v: Value, needle: &str) -> String {
         match parse(v.clone()) {
-            Err(Error::InvalidSpec(msg)) => {
+            Err(e) if e.is(ErrorKind::InvalidSpec) => {
+                let msg = e.to_string();
                 assert!(msg.contains(needle), "{v}: {msg:?} lacks {needle:?}");
                 assert!(
                     msg.contains("\"web\"") && msg.contains("nothing was changed"),
@@ -328,10 +444,30 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_nulls() {
-        let d = parse(json!({})).unwrap();
+    fn defaults_come_from_the_table() {
+        let d = Options::default();
         assert_eq!(d.pull_policy, PullPolicy::IfChanged);
         assert_eq!(d.min_uptime, Duration::from_secs(2));
+        assert_eq!(d.health_timeout, Duration::from_secs(60));
+        assert_eq!(d.lock_timeout, Duration::from_secs(300));
+        assert_eq!(d.pull_timeout, Duration::from_secs(600));
+        assert_eq!(d.concurrency, 4);
+        assert!(d.rollback && !d.force && !d.dry_run && !d.renew_anonymous_volumes);
+        assert_eq!((d.keep_images, d.replicas), (None, None));
+        // Every default, given explicitly, is the same as not giving it.
+        for row in TABLE
+            .iter()
+            .filter(|row| row.calls.contains(&Call::Redeploy))
+        {
+            let value: Value = serde_json::from_str(row.default).unwrap();
+            let given = parse(json!({ row.name: value })).unwrap();
+            assert_eq!(format!("{given:?}"), format!("{d:?}"), "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn nulls_are_not_given_and_pull_false_wins() {
+        let d = parse(json!({})).unwrap();
         let nulls = parse(json!({"min_uptime": null, "strategy": null, "pull": null})).unwrap();
         assert_eq!(nulls.min_uptime, d.min_uptime);
         assert_eq!(
@@ -377,10 +513,41 @@ mod tests {
     #[test]
     fn types_are_checked_and_named() {
         invalid(json!({"pull": "no"}), "expected True or False");
+        invalid(json!({"dry_run": "yes"}), "dry_run");
         invalid(json!({"strategy": 3}), "strategy");
         invalid(json!({"strategy": "blue-green"}), "blue-green");
         invalid(json!({"pull_policy": "sometimes"}), "sometimes");
         invalid(json!({"replicass": 3}), "not an option");
+    }
+
+    #[test]
+    fn each_call_takes_only_its_options() {
+        let entry = Options::parse(
+            "container \"web\"",
+            Call::GroupEntry,
+            json!({"replicas": 2}).as_object().unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(entry.contains("not an option of a group entry"), "{entry}");
+        let pull = Options::parse(
+            "image \"x\"",
+            Call::Pull,
+            json!({"strategy": "stop-first"}).as_object().unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(pull.contains("known: auth, pull_timeout"), "{pull}");
+        assert_eq!(
+            names_for(Call::Rollback),
+            [
+                "strategy",
+                "health_timeout",
+                "min_uptime",
+                "lock_timeout",
+                "dry_run"
+            ]
+        );
     }
 
     #[test]

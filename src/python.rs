@@ -8,84 +8,49 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::Error;
-use crate::options::Options;
-use crate::pull::PullPolicy;
-use crate::redeploy::{RedeployRequest, RollbackOptions, Verification};
+use crate::deploy::request::{validate_container_name, Pinned, RedeployRequest};
+use crate::error::{Error, ErrorKind};
+use crate::image::refresh::PullPolicy;
+use crate::options::{Call, Options};
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
 
-// Created under the public module path so that `repr` and tracebacks show
-// `saltext.docker_deploy.ImageNotFound`, the name users import.
-create_exception!(
-    saltext.docker_deploy,
-    DeployError,
-    PyException,
-    "Base of every error of saltext-docker-deploy."
-);
-create_exception!(
-    saltext.docker_deploy,
-    DockerUnavailable,
-    DeployError,
-    "The Docker Engine could not be reached."
-);
-create_exception!(
-    saltext.docker_deploy,
-    ImageNotFound,
-    DeployError,
-    "The image or tag does not exist locally or in the registry."
-);
-create_exception!(
-    saltext.docker_deploy,
-    RegistryError,
-    DeployError,
-    "The registry failed, was unreachable or refused the credentials."
-);
-create_exception!(
-    saltext.docker_deploy,
-    InvalidSpec,
-    DeployError,
-    "A bad argument; raised before any Docker call."
-);
-create_exception!(
-    saltext.docker_deploy,
-    ContainerStartError,
-    DeployError,
-    "The new container could not be created, started or verified; the previous one was restored."
-);
-create_exception!(
-    saltext.docker_deploy,
-    RolledBack,
-    ContainerStartError,
-    "The new container failed verification and the previous one runs again; `.report` has the details."
-);
-create_exception!(
-    saltext.docker_deploy,
-    LockTimeout,
-    DeployError,
-    "Another redeploy of the same container held the host lock past `lock_timeout`."
-);
+/// The exception classes, one per row of the table in [`crate::error`], created under the
+/// public module path so that `repr` and tracebacks show `saltext.docker_deploy.ImageNotFound`,
+/// the name users import.
+macro_rules! python_exceptions {
+    ($( $(#[$meta:meta])* $kind:ident => $exception:ident($base:ident), $doc:literal; )*) => {
+        $( create_exception!(saltext.docker_deploy, $exception, $base, $doc); )*
+
+        /// The exception of a kind of error, saying `message`.
+        fn exception_for(kind: ErrorKind, message: String) -> PyErr {
+            match kind {
+                $( ErrorKind::$kind => $exception::new_err(message), )*
+            }
+        }
+
+        fn add_exceptions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            let py = m.py();
+            $( m.add(stringify!($exception), py.get_type::<$exception>())?; )*
+            Ok(())
+        }
+    };
+}
+crate::error::error_kinds!(python_exceptions);
 
 /// The one place core errors become Python exceptions.
 fn to_py_err(err: Error) -> PyErr {
     let message = err.to_string();
-    match err {
-        Error::RolledBack { report, .. } => Python::attach(|py| {
-            let err = RolledBack::new_err(message);
-            // The report rides on the exception, as `err.report`.
-            if let Ok(report) = to_py(py, &report) {
-                let _ = err.value(py).setattr("report", report);
+    let exception = exception_for(err.kind, message);
+    if let Some(report) = &err.report {
+        // The report rides on the exception, as `err.report`.
+        Python::attach(|py| {
+            if let Ok(report) = to_py(py, report) {
+                let _ = exception.value(py).setattr("report", report);
             }
-            err
-        }),
-        Error::LockTimeout(_) => LockTimeout::new_err(message),
-        Error::DockerUnavailable(_) => DockerUnavailable::new_err(message),
-        Error::ImageNotFound(_) => ImageNotFound::new_err(message),
-        Error::Registry(_) => RegistryError::new_err(message),
-        Error::InvalidSpec(_) => InvalidSpec::new_err(message),
-        Error::ContainerStart(_) => ContainerStartError::new_err(message),
-        Error::Docker(_) => DeployError::new_err(message),
+        });
     }
+    exception
 }
 
 fn invalid(message: String) -> PyErr {
@@ -286,15 +251,9 @@ impl StepLogger {
     }
 }
 
-/// Options that only these keywords may set (`pull(image, auth=...)`): any other is refused.
-fn only_options(context: &str, given: Map<String, Value>, allowed: &[&str]) -> PyResult<Options> {
-    if let Some(other) = given.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(format!(
-            "{context}: unknown keyword {other:?} (known: {}); nothing was changed",
-            allowed.join(", ")
-        )));
-    }
-    Options::parse(context, &given).map_err(to_py_err)
+/// The options of `call`, from its keyword arguments (any other is refused by name).
+fn options_of(context: &str, call: Call, given: &Map<String, Value>) -> PyResult<Options> {
+    Options::parse(context, call, given).map_err(to_py_err)
 }
 
 /// Parses everything a redeploy needs, before the first Docker call: the options from the
@@ -302,16 +261,18 @@ fn only_options(context: &str, given: Map<String, Value>, allowed: &[&str]) -> P
 fn parse_request(
     name: &str,
     image: &str,
+    call: Call,
     keywords: Map<String, Value>,
 ) -> PyResult<(RedeployRequest, Option<u32>)> {
     // The name first: every later message quotes it.
-    crate::redeploy::validate_container_name(name).map_err(to_py_err)?;
+    validate_container_name(name).map_err(to_py_err)?;
+    let context = format!("container {name:?}");
     let (options, settings) = crate::options::split(keywords);
-    let options = Options::parse(&format!("container {name:?}"), &options).map_err(to_py_err)?;
+    let options = options_of(&context, call, &options)?;
     let spec = ContainerSpec::from_keywords(name, &settings).map_err(to_py_err)?;
     let image = ImageRef::parse(image).map_err(to_py_err)?;
     let replicas = options.replicas;
-    let request = RedeployRequest::with_options(name, image, spec, options).map_err(to_py_err)?;
+    let request = RedeployRequest::new(name, image, spec, options).map_err(to_py_err)?;
     request.validate().map_err(to_py_err)?;
     Ok((request, replicas))
 }
@@ -327,8 +288,7 @@ fn pull(
     guarded("pull", || {
         let image = text_arg("image", image)?;
         let context = format!("image {image:?}");
-        let given = keywords(&context, options)?;
-        let parsed = only_options(&context, given, &["auth", "pull_timeout"])?;
+        let parsed = options_of(&context, Call::Pull, &keywords(&context, options)?)?;
         run_logged(py, &context, |sink| {
             crate::pull_image(&image, parsed.auth.as_ref(), parsed.pull_timeout, sink)
         })
@@ -350,10 +310,26 @@ fn image_diff(
     })
 }
 
+/// The redeploy (or its dry run) of one container, or of its replicas.
+fn run_redeploy(
+    py: Python<'_>,
+    context: &str,
+    request: &RedeployRequest,
+    replicas: Option<u32>,
+) -> PyResult<Py<PyAny>> {
+    match replicas {
+        Some(count) => run_logged(py, context, |sink| {
+            crate::redeploy_replicas(request, count, sink)
+        }),
+        None => run_logged(py, context, |sink| crate::redeploy_container(request, sink)),
+    }
+}
+
 /// Pull, compare and, only when the image ID or the declared spec differs, replace the
 /// container, health-gated, rolling back when the new one fails. With `replicas=N`, keep
-/// `name-1` .. `name-N` so, one at a time. Options are those of [`crate::options`]; every other
-/// keyword is a container setting.
+/// `name-1` .. `name-N` so, one at a time; with `dry_run=True`, say what would be done and
+/// change nothing. Options are those of [`crate::options`]; every other keyword is a
+/// container setting.
 #[pyfunction]
 #[pyo3(signature = (name, image, **kwargs))]
 fn redeploy(
@@ -364,22 +340,21 @@ fn redeploy(
 ) -> PyResult<Py<PyAny>> {
     guarded("redeploy", || {
         let (name, image) = (text_arg("name", name)?, text_arg("image", image)?);
-        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
+        validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
-        let (request, replicas) = parse_request(&name, &image, keywords(&context, kwargs)?)?;
-        match replicas {
-            Some(count) => run_logged(py, &context, |sink| {
-                crate::redeploy_replicas(&request, count, sink)
-            }),
-            None => run_logged(py, &context, |sink| {
-                crate::redeploy_container(&request, sink)
-            }),
-        }
+        let given = keywords(&context, kwargs)?;
+        let (request, replicas) = parse_request(&name, &image, Call::Redeploy, given)?;
+        run_redeploy(py, &context, &request, replicas)
     })
 }
 
-/// One entry of `redeploy_group`: `{name, image, ...options, ...settings}`.
-fn group_request(index: usize, entry: &Bound<'_, PyAny>) -> PyResult<RedeployRequest> {
+/// One entry of `redeploy_group`: `{name, image, ...options, ...settings}`; `dry_run` is the
+/// group's.
+fn group_request(
+    index: usize,
+    entry: &Bound<'_, PyAny>,
+    dry_run: bool,
+) -> PyResult<RedeployRequest> {
     let entry = entry.cast::<PyDict>().map_err(|_| {
         invalid(format!(
             "containers: entry {} is not a dict with name and image; nothing was changed",
@@ -396,49 +371,38 @@ fn group_request(index: usize, entry: &Bound<'_, PyAny>) -> PyResult<RedeployReq
         }
     };
     let (name, image) = (field("name")?, field("image")?);
-    crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
+    validate_container_name(&name).map_err(to_py_err)?;
     let context = format!("container {name:?}");
     let mut given = keywords(&context, Some(entry))?;
     given.remove("name");
     given.remove("image");
-    if given.get("replicas").is_some_and(|v| !v.is_null()) {
-        return Err(invalid(format!(
-            "{context}: replicas is not supported inside a group; nothing was changed"
-        )));
-    }
-    parse_request(&name, &image, given).map(|(request, _)| request)
+    let (mut request, _) = parse_request(&name, &image, Call::GroupEntry, given)?;
+    request.dry_run |= dry_run;
+    Ok(request)
 }
 
 /// Redeploy several containers at once (up to `concurrency` in flight), each verified and
 /// rolled back on its own. Returns one entry per container, in order:
-/// `{name, report, error, message}`.
+/// `{name, report, error, message}`. With `dry_run=True`, says what would be done.
 #[pyfunction]
-#[pyo3(signature = (containers, *, concurrency=None))]
+#[pyo3(signature = (containers, **options))]
 fn redeploy_group(
     py: Python<'_>,
     containers: &Bound<'_, PyAny>,
-    concurrency: Option<&Bound<'_, PyAny>>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
     guarded("redeploy_group", || {
         let entries = containers.cast::<PyList>().map_err(|_| {
             invalid("containers must be a list of dicts; nothing was changed".into())
         })?;
-        let concurrency = match concurrency {
-            None => 4,
-            Some(value) => {
-                let value = to_json("concurrency", value, 0)?;
-                let bad = crate::options::Bad { context: "group" };
-                bad.whole("concurrency", &value, crate::options::CONCURRENCY)
-                    .map_err(to_py_err)? as usize
-            }
-        };
+        let group = options_of("group", Call::Group, &keywords("group", options)?)?;
         let requests = entries
             .iter()
             .enumerate()
-            .map(|(index, entry)| group_request(index, &entry))
+            .map(|(index, entry)| group_request(index, &entry, group.dry_run))
             .collect::<PyResult<Vec<_>>>()?;
         run_logged(py, "group", |sink| {
-            crate::redeploy_group(&requests, concurrency, sink)
+            crate::redeploy_group(&requests, group.concurrency, sink)
         })
     })
 }
@@ -453,26 +417,17 @@ fn rollback(
 ) -> PyResult<Py<PyAny>> {
     guarded("rollback", || {
         let name = text_arg("name", name)?;
-        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
+        validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
-        let allowed = ["strategy", "health_timeout", "min_uptime", "lock_timeout"];
-        let parsed = only_options(&context, keywords(&context, options)?, &allowed)?;
-        let options = RollbackOptions {
-            strategy: parsed.strategy,
-            verification: Verification {
-                health_timeout: parsed.health_timeout,
-                min_uptime: parsed.min_uptime,
-            },
-            lock_timeout: parsed.lock_timeout,
-        };
+        let parsed = options_of(&context, Call::Rollback, &keywords(&context, options)?)?;
         run_logged(py, &context, |sink| {
-            crate::rollback_container(&name, options, sink)
+            crate::rollback_container(&name, parsed, sink)
         })
     })
 }
 
-/// What `redeploy` would do, read only: no pull, no container created, started or stopped.
-/// Takes `redeploy`'s arguments (`image_id`: the image the tag is about to point at).
+/// What `redeploy` would do: `redeploy(..., dry_run=True)`. `image_id`: deploy that image
+/// instead of asking for the tag's (the image the tag is about to point at).
 #[pyfunction]
 #[pyo3(signature = (name, image, *, image_id=None, **kwargs))]
 fn preview(
@@ -484,22 +439,17 @@ fn preview(
 ) -> PyResult<Py<PyAny>> {
     guarded("preview", || {
         let (name, image) = (text_arg("name", name)?, text_arg("image", image)?);
-        let assume = match image_id.filter(|v| !v.is_none()) {
+        let pinned = match image_id.filter(|v| !v.is_none()) {
             Some(id) => Some(text_arg("image_id", id)?),
             None => None,
         };
-        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
+        validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
-        let (request, replicas) = parse_request(&name, &image, keywords(&context, kwargs)?)?;
-        let assume = assume.as_deref();
-        match replicas {
-            Some(count) => run_logged(py, &context, |sink| {
-                crate::preview_replicas(&request, count, assume, sink)
-            }),
-            None => run_logged(py, &context, |sink| {
-                crate::preview_redeploy(&request, assume, sink)
-            }),
-        }
+        let mut given = keywords(&context, kwargs)?;
+        given.insert("dry_run".into(), Value::Bool(true));
+        let (mut request, replicas) = parse_request(&name, &image, Call::Redeploy, given)?;
+        request.pinned = pinned.map(|id| Pinned::Image { id, digest: None });
+        run_redeploy(py, &context, &request, replicas)
     })
 }
 
@@ -514,7 +464,7 @@ fn check(
     guarded("check", || {
         let image = text_arg("image", image)?;
         let context = format!("image {image:?}");
-        let parsed = only_options(&context, keywords(&context, options)?, &["auth"])?;
+        let parsed = options_of(&context, Call::Check, &keywords(&context, options)?)?;
         run_logged(py, &context, |sink| {
             crate::check_image(&image, parsed.auth.as_ref(), sink)
         })
@@ -522,7 +472,7 @@ fn check(
 }
 
 /// Stop and remove the container `name` (and what an interrupted redeploy of it left), if
-/// there is one, under its lock.
+/// there is one, under its lock; with `dry_run=True`, say what would be removed.
 #[pyfunction]
 #[pyo3(signature = (name, **options))]
 fn remove(
@@ -532,13 +482,44 @@ fn remove(
 ) -> PyResult<Py<PyAny>> {
     guarded("remove", || {
         let name = text_arg("name", name)?;
-        crate::redeploy::validate_container_name(&name).map_err(to_py_err)?;
+        validate_container_name(&name).map_err(to_py_err)?;
         let context = format!("container {name:?}");
-        let parsed = only_options(&context, keywords(&context, options)?, &["lock_timeout"])?;
+        let parsed = options_of(&context, Call::Remove, &keywords(&context, options)?)?;
         run_logged(py, &context, |sink| {
-            crate::remove_container(&name, parsed.lock_timeout, sink)
+            crate::remove_container(&name, parsed.lock_timeout, parsed.dry_run, sink)
         })
     })
+}
+
+/// The table of options as Python sees it: one dict per option, its default a Python value.
+fn option_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let rows = PyList::empty(py);
+    for row in crate::options::TABLE {
+        let default: Value = serde_json::from_str(row.default)
+            .map_err(|e| DeployError::new_err(format!("option {}: {e}", row.name)))?;
+        let dict = PyDict::new(py);
+        dict.set_item("name", row.name)?;
+        dict.set_item("type", row.kind)?;
+        dict.set_item("default", to_py(py, &default)?)?;
+        dict.set_item("doc", row.doc)?;
+        let calls: Vec<&str> = row.calls.iter().map(|c| c.as_str()).collect();
+        dict.set_item("calls", calls)?;
+        rows.append(dict)?;
+    }
+    Ok(rows)
+}
+
+/// The table of exceptions: `{name, base, doc}`, the base first.
+fn exception_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let rows = PyList::empty(py);
+    for kind in ErrorKind::ALL {
+        let dict = PyDict::new(py);
+        dict.set_item("name", kind.exception())?;
+        dict.set_item("base", kind.base().trim_start_matches("Py"))?;
+        dict.set_item("doc", kind.doc())?;
+        rows.append(dict)?;
+    }
+    Ok(rows)
 }
 
 #[pymodule]
@@ -552,17 +533,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remove, m)?)?;
     m.add_function(wrap_pyfunction!(rollback, m)?)?;
     m.add_function(wrap_pyfunction!(redeploy_group, m)?)?;
-    m.add("DeployError", py.get_type::<DeployError>())?;
-    m.add("DockerUnavailable", py.get_type::<DockerUnavailable>())?;
-    m.add("ImageNotFound", py.get_type::<ImageNotFound>())?;
-    m.add("RegistryError", py.get_type::<RegistryError>())?;
-    m.add("InvalidSpec", py.get_type::<InvalidSpec>())?;
-    m.add("ContainerStartError", py.get_type::<ContainerStartError>())?;
-    m.add("RolledBack", py.get_type::<RolledBack>())?;
-    m.add("LockTimeout", py.get_type::<LockTimeout>())?;
-    m.add("STRATEGIES", crate::converge::Strategy::NAMES.to_vec())?;
+    add_exceptions(m)?;
+    m.add(
+        "STRATEGIES",
+        crate::container::converge::Strategy::NAMES.to_vec(),
+    )?;
     m.add("PULL_POLICIES", PullPolicy::NAMES.to_vec())?;
     m.add("SPEC_KEYWORDS", crate::spec::KEYWORDS.to_vec())?;
-    m.add("OPTIONS", crate::options::NAMES.to_vec())?;
+    m.add("OPTIONS", crate::options::names_for(Call::Redeploy))?;
+    m.add("OPTION_TABLE", option_table(py)?)?;
+    m.add("EXCEPTIONS", exception_table(py)?)?;
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! The one parser of image references: `[registry[:port]/]path[:tag][@digest]`, with Docker Hub
-//! defaults (`docker.io`, `library/`, `latest`). Everything else in the crate works on [`ImageRef`].
+//! defaults (`docker.io`, `library/`, `latest`). Everything else in the crate works on
+//! [`ImageRef`]. Also how image and container IDs are shown ([`short_id`]).
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 const DOCKER_HUB: &str = "docker.io";
 const MAX_NAME_LEN: usize = 255;
@@ -29,9 +30,11 @@ impl ImageRef {
             let shown: String = input.chars().take(80).collect();
             let more = if shown.len() < input.len() { "..." } else { "" };
             let why: String = why.chars().take(200).collect();
-            Error::InvalidSpec(format!(
-                "image reference {shown:?}{more} is invalid: {why}; nothing was pulled or changed"
-            ))
+            Error::new(
+                ErrorKind::InvalidSpec,
+                format!("image reference {shown:?}{more} is invalid: {why}"),
+            )
+            .left("nothing was pulled or changed")
         };
         if input.is_empty() {
             return Err(bad("it is empty"));
@@ -246,6 +249,16 @@ fn validate_path_component(component: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `sha256:0123456789ab...` -> `sha256:0123456789ab`, the length `docker ps` shows.
+pub fn short_id(id: &str) -> String {
+    // By characters, not bytes: IDs also come from labels, which may hold anything.
+    let first_12 = |text: &str| text.chars().take(12).collect::<String>();
+    match id.split_once(':') {
+        Some((algo, hex)) => format!("{algo}:{}", first_12(hex)),
+        None => first_12(id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,7 +351,7 @@ mod tests {
             &format!("web:{}", "t".repeat(129)),
         ] {
             let err = ImageRef::parse(bad).expect_err(bad);
-            assert!(matches!(err, Error::InvalidSpec(_)), "{bad}: {err}");
+            assert!(err.is(ErrorKind::InvalidSpec), "{bad}: {err}");
             assert!(
                 err.to_string().contains("nothing was pulled or changed"),
                 "{err}"
@@ -359,5 +372,15 @@ mod tests {
         ] {
             ImageRef::parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
         }
+    }
+
+    #[test]
+    fn ids_are_shortened_as_docker_ps_does() {
+        assert_eq!(
+            short_id(&format!("sha256:{}", "1".repeat(64))),
+            "sha256:111111111111"
+        );
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id("sha256:ééééééééééééé"), "sha256:éééééééééééé");
     }
 }

@@ -24,14 +24,22 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use docker_deploy::{
-    image_diff, no_log, redeploy_container, ContainerSpec, Error, ImageRef, RedeployReport,
-    RedeployRequest,
+    image_diff, no_log, redeploy_container, ContainerSpec, Error, ErrorKind, ImageRef, Options,
+    PullPolicy, RedeployReport, RedeployRequest,
 };
 use serde_json::{json, Map, Value};
 
 const TEST_LABEL: &str = "saltext-docker-deploy-test";
 const BUSYBOX: &str = "/bin/busybox";
 const SHUTDOWN_TIMEOUT_S: u64 = 5;
+
+/// Deploy the local tag as it is: these tests have no registry.
+fn local_tag() -> Options {
+    Options {
+        pull_policy: PullPolicy::Never,
+        ..Options::default()
+    }
+}
 
 fn run_id() -> String {
     format!("rust-{}", std::process::id())
@@ -258,7 +266,7 @@ impl Case {
 
     fn deploy(&self, extra: Value) -> Result<RedeployReport, Error> {
         let image = ImageRef::parse(&self.tag).expect("a valid reference");
-        let request = RedeployRequest::new(&self.name, image, self.spec(extra), false, None)?;
+        let request = RedeployRequest::new(&self.name, image, self.spec(extra), local_tag())?;
         redeploy_container(&request, &no_log)
     }
 
@@ -321,7 +329,7 @@ impl Drop for Case {
 fn first_deploy_creates_and_the_same_call_is_a_noop() {
     let case = Case::new("noop");
     let first = case.deploy_ok(json!({}));
-    assert_eq!(first.action, "created", "{first:?}");
+    assert_eq!(first.action.as_str(), "created", "{first:?}");
     assert_eq!(first.image_id, case.images.v1.id);
     assert_eq!(first.previous_image_id, None);
     assert!(case.running());
@@ -344,7 +352,7 @@ fn first_deploy_creates_and_the_same_call_is_a_noop() {
     );
 
     let again = case.deploy_ok(json!({}));
-    assert_eq!(again.action, "none", "{again:?}");
+    assert_eq!(again.action.as_str(), "none", "{again:?}");
     assert!(again.changes.is_empty(), "{:?}", again.changes);
     assert_eq!(again.container_id.as_deref(), Some(id.as_str()));
     assert_eq!(
@@ -361,7 +369,7 @@ fn moved_tag_replaces_the_container() {
     let case = Case::new("moved");
     let (v1, v2) = (&case.images.v1.id, &case.images.v2.id);
     let first = case.deploy_ok(json!({}));
-    assert_eq!(first.action, "created", "{first:?}");
+    assert_eq!(first.action.as_str(), "created", "{first:?}");
     // Serving, so the shell's SIGTERM trap is set before the redeploy stops it.
     assert_serves(case.port, "v1");
     let (old_id, _) = case.identity();
@@ -374,7 +382,7 @@ fn moved_tag_replaces_the_container() {
     assert_eq!(diff.image_id.as_ref(), Some(v2));
 
     let replaced = case.deploy_ok(json!({}));
-    assert_eq!(replaced.action, "replaced", "{replaced:?}");
+    assert_eq!(replaced.action.as_str(), "replaced", "{replaced:?}");
     assert_eq!(replaced.changes["image"], json!({"old": v1, "new": v2}));
     assert_eq!(replaced.previous_image_id.as_ref(), Some(v1));
     assert!(!replaced.changes.contains_key("environment"));
@@ -411,7 +419,7 @@ fn moved_tag_replaces_the_container() {
     assert!(!image_diff(&case.name, &case.tag).unwrap().differs);
 
     let again = case.deploy_ok(json!({}));
-    assert_eq!(again.action, "none", "{again:?}");
+    assert_eq!(again.action.as_str(), "none", "{again:?}");
     assert!(again.changes.is_empty());
     assert_eq!(case.identity().0, new_id);
 }
@@ -420,12 +428,12 @@ fn moved_tag_replaces_the_container() {
 fn environment_change_replaces_then_is_stable() {
     let case = Case::new("env");
     let first = case.deploy_ok(json!({"environment": {"MODE": "a"}}));
-    assert_eq!(first.action, "created", "{first:?}");
+    assert_eq!(first.action.as_str(), "created", "{first:?}");
     assert_serves(case.port, "v1");
     let (old_id, _) = case.identity();
 
     let changed = case.deploy_ok(json!({"environment": {"MODE": "b"}}));
-    assert_eq!(changed.action, "replaced", "{changed:?}");
+    assert_eq!(changed.action.as_str(), "replaced", "{changed:?}");
     // The keys, never the values (often secrets).
     assert_eq!(
         changed.changes["environment"],
@@ -448,11 +456,11 @@ fn environment_change_replaces_then_is_stable() {
     case.assert_alone();
 
     let same = case.deploy_ok(json!({"environment": {"MODE": "b"}}));
-    assert_eq!(same.action, "none", "{same:?}");
+    assert_eq!(same.action.as_str(), "none", "{same:?}");
     assert!(same.changes.is_empty());
     // The same intent written as Salt's list form is the same spec.
     let list_form = case.deploy_ok(json!({"environment": ["MODE=b"]}));
-    assert_eq!(list_form.action, "none", "{list_form:?}");
+    assert_eq!(list_form.action.as_str(), "none", "{list_form:?}");
     assert_eq!(case.identity(), (new_id, started));
 }
 
@@ -471,7 +479,7 @@ fn stopped_container_is_started() {
     );
 
     let report = case.deploy_ok(json!({}));
-    assert_eq!(report.action, "started", "{report:?}");
+    assert_eq!(report.action.as_str(), "started", "{report:?}");
     assert_eq!(
         report.changes["status"],
         json!({"old": "exited", "new": "running"})
@@ -498,7 +506,8 @@ fn start_failure_keeps_the_previous_container() {
     let result = case.deploy(json!({"port_bindings": [format!("127.0.0.1:{taken}:80")]}));
     // The old container was stopped for the swap, so this is a rollback, with its report.
     match &result {
-        Err(Error::RolledBack { message, report }) => {
+        Err(e) if e.is(ErrorKind::RolledBack) => {
+            let (message, report) = (e.to_string(), e.report.as_ref().unwrap());
             assert!(
                 message.contains(&case.name) && message.contains("address already in use"),
                 "the message names the container and the cause: {message}"
@@ -521,7 +530,7 @@ fn start_failure_keeps_the_previous_container() {
 
     // It is restored as it was: its recorded spec is still the original one.
     let again = case.deploy_ok(json!({}));
-    assert_eq!(again.action, "none", "{again:?}");
+    assert_eq!(again.action.as_str(), "none", "{again:?}");
     assert_eq!(case.identity().0, id);
 }
 
@@ -541,12 +550,14 @@ fn invalid_name_and_unknown_keyword_are_invalid_spec() {
         }
         // ... and the core refuses it before any call.
         let image = ImageRef::parse(tag).unwrap();
-        match RedeployRequest::new(name, image, ContainerSpec::default(), false, None) {
-            Err(Error::InvalidSpec(msg)) => assert!(msg.contains("nothing was changed"), "{msg}"),
+        match RedeployRequest::new(name, image, ContainerSpec::default(), local_tag()) {
+            Err(e) if e.is(ErrorKind::InvalidSpec) => {
+                assert!(e.to_string().contains("nothing was changed"), "{e}")
+            }
             other => panic!("{name:?}: expected Err(InvalidSpec), got {other:?}"),
         }
         match image_diff(name, tag) {
-            Err(Error::InvalidSpec(_)) => {}
+            Err(e) if e.is(ErrorKind::InvalidSpec) => {}
             other => panic!("{name:?}: expected Err(InvalidSpec), got {other:?}"),
         }
     }
@@ -554,7 +565,8 @@ fn invalid_name_and_unknown_keyword_are_invalid_spec() {
     let name = format!("ddtest-{}-badspec", run_id());
     let keywords = json!({"enviroment": {"A": "1"}, "labels": {TEST_LABEL: run_id()}});
     match ContainerSpec::from_keywords(&name, keywords.as_object().unwrap()) {
-        Err(Error::InvalidSpec(msg)) => {
+        Err(e) if e.is(ErrorKind::InvalidSpec) => {
+            let msg = e.to_string();
             assert!(msg.contains("unknown keyword \"enviroment\""), "{msg}");
             assert!(msg.contains(&name), "{msg}");
         }

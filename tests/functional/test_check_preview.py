@@ -105,7 +105,7 @@ def test_preview_predicts_without_touching_anything(app):
     assert drift["action"] == "replaced"
     assert drift["changes"]["environment"] == {"old": None, "new": {"A": "<hidden>"}}
     assert drift["changes"]["container_id"] == {"old": before, "new": None}
-    assert drift["comment"].startswith("would be replaced")
+    assert drift["comment"].startswith("would replace")
     assert moved["action"] == "replaced" and moved_digest != remote
     assert moved["changes"]["image"]["new"] == moved_digest
     assert container_events(since, until, app.name) == []

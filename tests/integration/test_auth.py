@@ -200,7 +200,7 @@ def test_environment_values_never_leave_the_container(auth_app, caplog, tmp_path
     changed = auth_app.deploy(auth=GOOD, environment={"DB_PASSWORD": ENV_SECRET_2})
     assert changed["changes"]["environment"]["new"] == {"DB_PASSWORD": "<hidden, changed>"}
     predicted = docker_deploy.preview(
-        auth_app.name, ref, **auth_app.spec(environment={"DB_PASSWORD": ENV_SECRET})
+        auth_app.name, ref, auth=GOOD, **auth_app.spec(environment={"DB_PASSWORD": ENV_SECRET})
     )
     assert predicted["action"] == "replaced"
     auth_app.publish("exits")

@@ -203,3 +203,52 @@ def test_a_watch_requisite_forces_a_redeploy(app, salt):
     assert forced["changes"]["container_id"]["old"] == first["changes"]["container_id"]["new"]
     assert inspect(app.name)["Id"] != first["changes"]["container_id"]["new"]
     assert wait_http(app.port, "v1") == "v1"
+
+
+def test_test_mode_follows_the_pull_policy(app, salt):
+    """test=True is the real path's dry run: with `pull_policy: never` a tag that moved only in
+    the registry changes nothing, and test=True says so (it used to predict a replacement)."""
+    app.publish("v1")
+    salt.write_state()
+    assert salt.apply()["result"] is True
+    salt.write_state(extra="    - pull_policy: never\n")
+    before = inspect(app.name)["Id"]
+    local = docker("image", "inspect", "-f", "{{.Id}}", app.ref)
+    app.publish("v2")
+    docker("tag", local, app.ref)
+    predicted = salt.apply(test=True)
+    assert predicted["result"] is True and predicted["changes"] == {}, predicted
+    applied = salt.apply()
+    assert applied["result"] is True and applied["changes"] == {}, applied
+    assert inspect(app.name)["Id"] == before
+
+
+def test_test_mode_of_a_group_reports_each_entry_and_the_failing_one(app, salt):
+    """A group under test=True: the entry that would change is predicted, the one whose image
+    is not in the registry fails the state with its error, and nothing raises (it used to)."""
+    app.publish("v1")
+    label_key, label_value = next(iter(app.bed.labels.items()))
+    host = app.registry.host
+    (salt.root / "states" / "app.sls").write_text(
+        f"""\
+pair:
+  docker_deploy.group:
+    - labels: {{{label_key}: "{label_value}"}}
+    - min_uptime: 0.5
+    - containers:
+      - {{name: {app.name}, image: {host}/{app.repo}, tag: prod,
+         port_bindings: ["127.0.0.1:{app.port}:80"]}}
+      - {{name: {app.name}-missing, image: {host}/{app.repo}-missing, tag: prod}}
+"""
+    )
+    predicted = salt.apply(test=True)
+    assert predicted["result"] is False, predicted
+    lines = predicted["comment"].splitlines()
+    assert lines[0].startswith(f'{app.name}: would create "{app.name}"'), lines
+    assert lines[1].startswith(f"{app.name}-missing: ImageNotFound"), lines
+    assert list(predicted["changes"]) == [app.name]
+    assert inspect(app.name) is None
+    applied = salt.apply()
+    assert applied["result"] is False
+    assert applied["comment"].splitlines()[0].startswith(f'{app.name}: created "{app.name}"')
+    assert wait_http(app.port, "v1") == "v1"

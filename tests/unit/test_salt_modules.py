@@ -1,4 +1,5 @@
-"""State and execution module logic with a mocked ``__salt__``: every branch, both test modes.
+"""State and execution module logic with a mocked ``__salt__`` (or the real execution module,
+for input the core refuses before any Docker call): every branch, both test modes.
 
 The modules are loaded from their files, as Salt's loader does, with the dunders injected.
 """
@@ -37,13 +38,7 @@ def salt_mocks(**overrides):
         "docker_deploy.redeploy": MagicMock(
             return_value={"action": "none", "changes": {}, "comment": "up to date"}
         ),
-        "docker_deploy.check": MagicMock(
-            return_value={"update_available": False, "remote_digest": "sha256:aaa"}
-        ),
-        "docker_deploy.preview": MagicMock(
-            return_value={"action": "none", "changes": {}, "comment": "up to date"}
-        ),
-        "docker_deploy.image_diff": MagicMock(return_value={"exists": True, "container_id": "c1"}),
+        "docker_deploy.redeploy_group": MagicMock(return_value=[]),
         "docker_deploy.remove": MagicMock(
             return_value={
                 "removed": True,
@@ -68,38 +63,29 @@ REPLACED = {
     "previous_image_id": "sha256:1",
     "removed_images": [],
     "steps": [{"step": "stop", "detail": "c1 stopped", "duration_ms": 100.2}],
+    "dry_run": False,
 }
 
-# What `deployed` hands the execution module when no option is given.
-DEFAULT_OPTIONS = {
-    "pull_policy": None,
-    "strategy": "create-first",
-    "health_timeout": 60,
-    "min_uptime": 2,
-    "rollback": True,
-    "lock_timeout": 300,
-    "keep_images": None,
-    "replicas": None,
-    "renew_anonymous_volumes": False,
-    "pull_timeout": 600,
+# What the core says in a dry run: the state passes it on word for word.
+WOULD_REPLACE = {
+    **REPLACED,
+    "changes": {"image": {"old": "sha256:1", "new": f"{REF}:prod now sha256:d in the registry"}},
+    "comment": 'would replace "web": running sha256:1, registry digest now sha256:d',
+    "downtime_ms": None,
+    "dry_run": True,
 }
 
 
 # --- deployed ---------------------------------------------------------------------------
 
 
-def test_deployed_noop_is_true_with_empty_changes():
+def test_deployed_passes_the_declaration_through_and_adds_no_option_of_its_own():
     salt = salt_mocks()
     ret = load("states", salt).deployed("web", REF, tag="prod", port_bindings=["80:80"])
     assert ret == {"name": "web", "result": True, "changes": {}, "comment": "up to date"}
+    # The options and their defaults are the core's: nothing is written twice here.
     salt["docker_deploy.redeploy"].assert_called_once_with(
-        "web",
-        f"{REF}:prod",
-        pull=True,
-        force=False,
-        auth=None,
-        **DEFAULT_OPTIONS,
-        port_bindings=["80:80"],
+        "web", f"{REF}:prod", port_bindings=["80:80"]
     )
 
 
@@ -112,7 +98,7 @@ def test_deployed_replaced_reports_changes_and_downtime():
     assert summary["old_image_id"] == "sha256:1" and summary["new_image_id"] == "sha256:2"
     assert summary["downtime_ms"] == 120.4 and summary["strategy"] == "create-first"
     assert summary["steps"] == ["stop c1 stopped (100 ms)"]
-    assert ret["comment"].startswith("replaced") and "downtime 120 ms" in ret["comment"]
+    assert ret["comment"] == REPLACED["comment"] + " (downtime 120 ms)"
 
 
 def test_deployed_error_is_false_and_names_the_cause():
@@ -126,59 +112,58 @@ def test_deployed_error_is_false_and_names_the_cause():
 def test_deployed_strips_salt_dunders():
     salt = salt_mocks()
     load("states", salt).deployed("web", REF, __id__="web", __sls__="x", __env__="base")
-    assert salt["docker_deploy.redeploy"].call_args.kwargs == {
-        "pull": True,
-        "force": False,
-        "auth": None,
-        **DEFAULT_OPTIONS,
-    }
+    assert salt["docker_deploy.redeploy"].call_args.kwargs == {}
 
 
-def test_test_mode_nothing_to_do_is_true_and_changes_nothing():
-    salt = salt_mocks()
-    ret = load("states", salt, test=True).deployed("web", REF, tag="qa")
-    assert ret["result"] is True and ret["changes"] == {}
-    salt["docker_deploy.redeploy"].assert_not_called()
-    salt["docker_deploy.check"].assert_called_once_with(f"{REF}:qa", auth=None)
-    assert salt["docker_deploy.preview"].call_args.kwargs["image_id"] is None
+def test_test_mode_is_the_core_dry_run_and_says_what_it_says():
+    salt = salt_mocks(**{"docker_deploy.redeploy": MagicMock(return_value=WOULD_REPLACE)})
+    ret = load("states", salt, test=True).deployed("web", REF, tag="prod", pull_policy="never")
+    salt["docker_deploy.redeploy"].assert_called_once_with(
+        "web", f"{REF}:prod", pull_policy="never", dry_run=True
+    )
+    assert ret["result"] is None
+    assert ret["changes"] == WOULD_REPLACE["changes"]
+    # The core's sentence, word for word: no "deploy" summary of steps never taken.
+    assert ret["comment"] == WOULD_REPLACE["comment"]
 
 
-def test_test_mode_new_image_in_registry_predicts_replacement():
-    predicted = {
-        "action": "replaced",
-        "changes": {"image": {"old": "sha256:1", "new": "sha256:digest"}},
-        "comment": 'would be replaced "web": running sha256:1, tag now sha256:digest',
-    }
+def test_test_mode_nothing_to_do_is_true():
     salt = salt_mocks(
         **{
-            "docker_deploy.check": MagicMock(
-                return_value={"update_available": True, "remote_digest": "sha256:digest"}
-            ),
-            "docker_deploy.preview": MagicMock(return_value=predicted),
+            "docker_deploy.redeploy": MagicMock(
+                return_value={
+                    "action": "none",
+                    "changes": {},
+                    "comment": "up to date",
+                    "dry_run": True,
+                }
+            )
         }
     )
     ret = load("states", salt, test=True).deployed("web", REF)
-    assert ret["result"] is None
-    assert ret["changes"]["image"]["old"] == "sha256:1"
-    assert "sha256:digest" in ret["changes"]["image"]["new"]
-    assert ret["comment"].startswith("would")
-    assert salt["docker_deploy.preview"].call_args.kwargs["image_id"] == "sha256:digest"
-    salt["docker_deploy.redeploy"].assert_not_called()
+    assert ret["result"] is True and ret["changes"] == {}
 
 
 def test_test_mode_registry_unreachable_cannot_tell():
     unreachable = MagicMock(side_effect=CommandExecutionError("RegistryError: refused"))
-    salt = salt_mocks(**{"docker_deploy.check": unreachable})
+    salt = salt_mocks(**{"docker_deploy.redeploy": unreachable})
     ret = load("states", salt, test=True).deployed("web", REF)
     assert ret["result"] is False and "cannot tell" in ret["comment"]
-    salt["docker_deploy.preview"].assert_not_called()
-    salt["docker_deploy.redeploy"].assert_not_called()
+    assert "RegistryError: refused" in ret["comment"]
 
 
-def test_test_mode_without_pull_does_not_ask_the_registry():
-    salt = salt_mocks()
-    load("states", salt, test=True).deployed("web", REF, pull=False)
-    salt["docker_deploy.check"].assert_not_called()
+def test_test_mode_replicas_predict_each_replica():
+    would = {
+        "action": "updated",
+        "changes": {"web-1": {"image": {"old": "a", "new": "b"}}},
+        "comment": '2 replicas of "web" on sha256:b: web-1 would be replaced',
+        "results": [{**WOULD_REPLACE, "name": "web-1"}],
+        "dry_run": True,
+    }
+    salt = salt_mocks(**{"docker_deploy.redeploy": MagicMock(return_value=would)})
+    ret = load("states", salt, test=True).deployed("web", REF, replicas=2)
+    assert ret["result"] is None and ret["changes"] == would["changes"]
+    assert salt["docker_deploy.redeploy"].call_args.kwargs == {"replicas": 2, "dry_run": True}
 
 
 def test_mod_watch_forces_a_redeploy():
@@ -189,21 +174,118 @@ def test_mod_watch_forces_a_redeploy():
     assert load("states", salt).mod_watch("web", sfun="absent")["result"] is False
 
 
+# --- group ------------------------------------------------------------------------------
+
+
+def entry_result(name, report=None, error=None, message=None):
+    return {"name": name, "report": report, "error": error, "message": message}
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_group_passes_entries_with_defaults_and_its_own_options(test):
+    salt = salt_mocks()
+    load("states", salt, test=test).group(
+        "frontends",
+        containers=[
+            {"name": "web", "image": "reg/web", "tag": "prod"},
+            {"name": "api", "image": "reg/api", "restart_policy": "always"},
+        ],
+        concurrency=2,
+        restart_policy="unless-stopped",
+        __id__="frontends",
+    )
+    (entries,), options = salt["docker_deploy.redeploy_group"].call_args
+    assert entries == [
+        {"name": "web", "image": "reg/web:prod", "restart_policy": "unless-stopped"},
+        {"name": "api", "image": "reg/api", "restart_policy": "always"},
+    ]
+    assert options == ({"concurrency": 2, "dry_run": True} if test else {"concurrency": 2})
+
+
+def test_group_one_failing_entry_fails_the_state_and_reports_the_others():
+    results = [
+        entry_result("web", report={**REPLACED, "name": "web"}),
+        entry_result("api", error="ImageNotFound", message='container "api": not found'),
+    ]
+    salt = salt_mocks(**{"docker_deploy.redeploy_group": MagicMock(return_value=results)})
+    ret = load("states", salt).group("frontends", containers=[{}, {}])
+    assert ret["result"] is False
+    assert set(ret["changes"]) == {"web"} and "deploy" in ret["changes"]["web"]
+    assert 'api: ImageNotFound: container "api": not found' in ret["comment"]
+    assert ret["comment"].startswith("web: replaced")
+
+
+def test_group_test_mode_is_none_when_an_entry_would_change_false_when_one_fails():
+    would = [
+        entry_result("web", report={**WOULD_REPLACE, "name": "web"}),
+        entry_result("api", report={"action": "none", "changes": {}, "comment": "ok"}),
+    ]
+    salt = salt_mocks(**{"docker_deploy.redeploy_group": MagicMock(return_value=would)})
+    ret = load("states", salt, test=True).group("frontends", containers=[{}, {}])
+    assert ret["result"] is None and list(ret["changes"]) == ["web"]
+    assert "deploy" not in ret["changes"]["web"]
+    failing = [*would, entry_result("db", error="RegistryError", message="refused")]
+    salt = salt_mocks(**{"docker_deploy.redeploy_group": MagicMock(return_value=failing)})
+    ret = load("states", salt, test=True).group("frontends", containers=[{}, {}, {}])
+    assert ret["result"] is False and "db: RegistryError: refused" in ret["comment"]
+
+
+def real_salt(test=False):
+    """The real execution module as ``__salt__``: bad input is refused by the core before any
+    Docker call, so these need no Engine."""
+    module = load("modules", test=test)
+    return {
+        f"docker_deploy.{name}": getattr(module, name)
+        for name in ("redeploy", "redeploy_group", "remove")
+    }
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_a_group_entry_with_replicas_is_refused_cleanly_in_both_modes(test):
+    ret = load("states", real_salt(test), test=test).group(
+        "frontends", containers=[{"name": "web", "image": "reg/web", "replicas": 2}]
+    )
+    assert ret["result"] is False
+    assert "replicas: not an option of a group entry" in ret["comment"]
+
+
+def test_a_malformed_group_entry_is_named_without_its_values():
+    salt = real_salt()
+    secret = "hunter2-in-a-malformed-entry"
+    entries = [
+        {"name": "web", "image": "reg/web"},
+        {
+            "image": "reg/api",
+            "auth": {"username": "ci", "password": secret},
+            "environment": {"TOKEN": secret},
+        },
+    ]
+    ret = load("states", salt).group("frontends", containers=entries)
+    assert ret["result"] is False
+    assert "entry 2" in ret["comment"] and "no name" in ret["comment"]
+    assert secret not in str(ret), ret
+    ret = load("states", salt).group("frontends", containers=["web"])
+    assert ret["result"] is False and "entry 1" in ret["comment"]
+
+
+# --- absent -----------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("test", [False, True])
 def test_absent(test):
     salt = salt_mocks()
+    if test:
+        salt["docker_deploy.remove"].return_value["dry_run"] = True
     ret = load("states", salt, test=test).absent("web")
     assert ret["changes"] == {"container_id": {"old": "c1", "new": None}}
     assert ret["result"] is (None if test else True)
-    assert salt["docker_deploy.remove"].called is (not test)
+    salt["docker_deploy.remove"].assert_called_once_with(
+        "web", **({"dry_run": True} if test else {})
+    )
+    assert ("would be removed" in ret["comment"]) is test
 
     absent = {"removed": False, "container_id": None, "helpers_removed": [], "warnings": []}
-    gone = salt_mocks(
-        **{
-            "docker_deploy.image_diff": MagicMock(return_value={"exists": False}),
-            "docker_deploy.remove": MagicMock(return_value=absent),
-        }
-    )
+    gone = salt_mocks(**{"docker_deploy.remove": MagicMock(return_value=absent)})
     ret = load("states", gone, test=test).absent("web")
     assert ret["result"] is True and ret["changes"] == {}
     assert "already absent" in ret["comment"]
@@ -222,25 +304,6 @@ def test_absent_removes_what_an_interrupted_redeploy_left():
     assert ret["changes"] == {"helpers_removed": ["web.deploy-old"]}
     assert "web.deploy-old removed" in ret["comment"] and "WARNING" in ret["comment"]
     salt["docker_deploy.remove"].assert_called_once_with("web", lock_timeout=5)
-
-
-def test_a_malformed_group_entry_is_named_without_its_values():
-    salt = salt_mocks()
-    secret = "hunter2-in-a-malformed-entry"
-    entries = [
-        {"name": "web", "image": "reg/web"},
-        {
-            "image": "reg/api",
-            "auth": {"username": "ci", "password": secret},
-            "environment": {"TOKEN": secret},
-        },
-    ]
-    ret = load("states", salt).group("frontends", containers=entries)
-    assert ret["result"] is False
-    assert "entry 2" in ret["comment"] and "no name" in ret["comment"]
-    assert secret not in str(ret), ret
-    ret = load("states", salt).group("frontends", containers=["web"])
-    assert ret["result"] is False and "entry 1" in ret["comment"]
 
 
 # --- execution module and shared helpers --------------------------------------------------

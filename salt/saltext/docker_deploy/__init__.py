@@ -4,6 +4,8 @@ The work is done by a Rust core (``saltext.docker_deploy._core``); this package 
 """
 
 from saltext.docker_deploy._core import (
+    EXCEPTIONS,
+    OPTION_TABLE,
     OPTIONS,
     PULL_POLICIES,
     SPEC_KEYWORDS,
@@ -27,7 +29,9 @@ from saltext.docker_deploy._core import (
 )
 
 __all__ = [
+    "EXCEPTIONS",
     "OPTIONS",
+    "OPTION_TABLE",
     "PULL_POLICIES",
     "SPEC_KEYWORDS",
     "STRATEGIES",

@@ -5,7 +5,9 @@ from typing import Any, Literal, TypedDict, overload
 # The result types exist only for type checkers (the runtime returns plain dicts).
 
 __all__ = [
+    "EXCEPTIONS",
     "OPTIONS",
+    "OPTION_TABLE",
     "PULL_POLICIES",
     "SPEC_KEYWORDS",
     "STRATEGIES",
@@ -27,7 +29,21 @@ __all__ = [
     "rollback",
 ]
 
+class _OptionRow(TypedDict):
+    name: str
+    type: str
+    default: Any
+    doc: str
+    calls: list[str]
+
+class _ExceptionRow(TypedDict):
+    name: str
+    base: str
+    doc: str
+
 OPTIONS: list[str]
+OPTION_TABLE: list[_OptionRow]
+EXCEPTIONS: list[_ExceptionRow]
 PULL_POLICIES: list[str]
 SPEC_KEYWORDS: list[str]
 STRATEGIES: list[str]
@@ -75,7 +91,7 @@ class _Step(TypedDict):
 class _RedeployResult(TypedDict):
     name: str
     image: str
-    action: str
+    action: Literal["none", "created", "started", "replaced", "recovered", "rolled-back"]
     changes: dict[str, dict[str, Any]]
     container_id: str | None
     image_id: str
@@ -89,17 +105,20 @@ class _RedeployResult(TypedDict):
     removed_images: list[str]
     steps: list[_Step]
     warnings: list[str]
+    dry_run: bool
+    pending_digest: str | None
 
 class _ReplicasResult(TypedDict):
     name: str
     image: str
     replicas: int
-    action: str
+    action: Literal["none", "updated", "rolled-back"]
     changes: dict[str, Any]
     comment: str
     image_id: str
     results: list[_RedeployResult]
     removed: list[str]
+    dry_run: bool
 
 class _GroupEntry(TypedDict):
     name: str
@@ -108,7 +127,7 @@ class _GroupEntry(TypedDict):
     message: str | None
 
 def redeploy_group(
-    containers: list[dict[str, Any]], *, concurrency: int | None = None
+    containers: list[dict[str, Any]], *, dry_run: bool = False, concurrency: int = 4
 ) -> list[_GroupEntry]: ...
 
 class _CheckResult(TypedDict):
@@ -126,6 +145,7 @@ class _RemoveResult(TypedDict):
     image_id: str | None
     helpers_removed: list[str]
     warnings: list[str]
+    dry_run: bool
 
 def check(image: str, *, auth: _Auth | None = None) -> _CheckResult: ...
 @overload
@@ -157,8 +177,9 @@ def rollback(
     health_timeout: float = 60.0,
     min_uptime: float = 2.0,
     lock_timeout: float = 300.0,
+    dry_run: bool = False,
 ) -> _RedeployResult: ...
-def remove(name: str, *, lock_timeout: float = 300.0) -> _RemoveResult: ...
+def remove(name: str, *, lock_timeout: float = 300.0, dry_run: bool = False) -> _RemoveResult: ...
 def pull(image: str, *, auth: _Auth | None = None, pull_timeout: float = 600.0) -> _PullResult: ...
 def image_diff(name: str, image: str) -> _DiffResult: ...
 @overload
@@ -167,9 +188,9 @@ def redeploy(
     image: str,
     *,
     pull: bool = True,
-    pull_policy: str | None = None,
-    force: bool = False,
+    pull_policy: str = "if-changed",
     auth: _Auth | None = None,
+    force: bool = False,
     strategy: str = "create-first",
     health_timeout: float = 60.0,
     min_uptime: float = 2.0,
@@ -178,6 +199,7 @@ def redeploy(
     keep_images: int | None = None,
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
+    dry_run: bool = False,
     replicas: None = None,
     **spec: Any,
 ) -> _RedeployResult: ...
@@ -187,9 +209,9 @@ def redeploy(
     image: str,
     *,
     pull: bool = True,
-    pull_policy: str | None = None,
-    force: bool = False,
+    pull_policy: str = "if-changed",
     auth: _Auth | None = None,
+    force: bool = False,
     strategy: str = "create-first",
     health_timeout: float = 60.0,
     min_uptime: float = 2.0,
@@ -198,6 +220,7 @@ def redeploy(
     keep_images: int | None = None,
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
+    dry_run: bool = False,
     replicas: int,
     **spec: Any,
 ) -> _ReplicasResult: ...

@@ -1,4 +1,5 @@
-"""What the Salt execution and state modules share: argument cleaning and registry credentials.
+"""What the Salt execution and state modules share: argument cleaning, registry credentials,
+and the option docs (rendered from the core's table, ``OPTION_TABLE``).
 
 Kept free of Salt imports so that it works the same when the modules are loaded from the
 pip-installed package or copied into a file_roots ``_modules`` / ``_states`` directory.
@@ -40,3 +41,31 @@ def find_auth(image: str, auth: dict | None, pillar: dict | None) -> dict | None
         if host == wanted or (wanted == "docker.io" and host in hub):
             return {k: v for k, v in dict(creds).items() if k in ("username", "password")}
     return None
+
+
+def with_auth(image: Any, args: dict[str, Any], pillar: dict | None) -> dict[str, Any]:
+    """`args` with the registry credentials of `image` from the pillar, when the call may pull
+    and gives none of its own."""
+    if args.get("pull", True) is False or args.get("auth") or not isinstance(image, str):
+        return args
+    return {**args, "auth": find_auth(image, None, pillar)}
+
+
+def options_doc(table: list[dict[str, Any]], call: str, indent: str = "    ") -> str:
+    """The options `call` takes (a name of the table's ``calls``), as a docstring section to
+    put where a placeholder stands at `indent`: each name, then its doc and default."""
+    lines = []
+    for row in table:
+        if call in row["calls"]:
+            lines.append(row["name"])
+            lines.append(f"    {row['doc']} (default: {row['default']!r}).")
+    return f"\n{indent}".join(lines)
+
+
+def options_markdown(table: list[dict[str, Any]]) -> str:
+    """The README's table of options, from the core's table (a test keeps them equal)."""
+    lines = ["| option | default | taken by | meaning |", "| --- | --- | --- | --- |"]
+    for row in table:
+        calls = ", ".join(f"`{call}`" for call in row["calls"])
+        lines.append(f"| `{row['name']}` | `{row['default']!r}` | {calls} | {row['doc']} |")
+    return "\n".join(lines)

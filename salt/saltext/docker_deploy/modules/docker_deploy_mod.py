@@ -13,7 +13,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     from saltext import docker_deploy as core
-    from saltext.docker_deploy.utils import clean_kwargs, find_auth
+    from saltext.docker_deploy.utils import clean_kwargs, find_auth, options_doc, with_auth
 
     IMPORT_ERROR = None
 except ImportError as err:  # the native module is missing or built for another platform
@@ -87,22 +87,18 @@ def image_diff(name, image, **kwargs):
     return _call(core.image_diff, name, image)
 
 
-def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
+def redeploy(name, image, **kwargs):
     """
     Pull ``image`` and, only when its image ID or the declared settings differ from the
     container ``name``, replace the container safely: the new one must prove itself (healthy,
     or running ``min_uptime`` seconds without a restart) before the old one is removed, and a
-    failure brings the old one back (``RolledBack``).
+    failure brings the old one back (``RolledBack``). With ``dry_run=True``, say what would be
+    done and change nothing. Settings are the keywords of Salt's ``docker_container.running``:
+    ``environment``, ``port_bindings``, ``binds``, ``healthcheck``, ...
 
-    Options: ``pull_policy`` (``if-changed``: ask the registry first, pull only when the
-    digest moved; ``always``; ``missing``; ``never``), ``strategy`` (``create-first``,
-    ``stop-first``, ``start-first``),
-    ``health_timeout`` (60), ``min_uptime`` (2), ``rollback`` (True), ``lock_timeout`` (300),
-    ``keep_images`` (keep the newest N images of the repository), ``replicas`` (manage
-    ``name-1`` .. ``name-N``, one at a time), ``renew_anonymous_volumes`` (fresh anonymous
-    volumes instead of the previous container's), ``pull_timeout`` (600). Settings are the
-    keywords of Salt's ``docker_container.running``: ``environment``, ``port_bindings``, ``binds``,
-    ``healthcheck``, ...
+    Options:
+
+    {options}
 
     CLI Example:
 
@@ -111,23 +107,20 @@ def redeploy(name, image, pull=True, force=False, auth=None, **kwargs):
         salt '*' docker_deploy.redeploy web registry.example.com/team/web:prod \\
             port_bindings='["8080:80"]' strategy=stop-first
     """
-    return _call(
-        core.redeploy,
-        name,
-        image,
-        pull=pull,
-        force=force,
-        auth=_auth(image, auth) if pull else None,
-        **clean_kwargs(kwargs),
-    )
+    args = with_auth(image, clean_kwargs(kwargs), __pillar__)
+    return _call(core.redeploy, name, image, **args)
 
 
-def redeploy_group(containers, concurrency=4, **kwargs):
+def redeploy_group(containers, **kwargs):
     """
     Redeploy several containers at once, up to ``concurrency`` in flight, each verified and
     rolled back on its own; one failure does not stop the others. ``containers`` is a list of
     dicts with ``name``, ``image`` and any option or setting of ``redeploy``. Returns one
     ``{name, report, error, message}`` per container, in order.
+
+    Options of the group:
+
+    {group_options}
 
     CLI Example:
 
@@ -136,20 +129,21 @@ def redeploy_group(containers, concurrency=4, **kwargs):
         salt '*' docker_deploy.redeploy_group \\
             containers='[{name: web, image: "reg/web:prod"}, {name: api, image: "reg/api:prod"}]'
     """
-    entries = []
-    for entry in containers:
-        entry = dict(entry)
-        if entry.get("pull", True) is not False and not entry.get("auth"):
-            entry["auth"] = _auth(entry.get("image", ""), None)
-        entries.append(entry)
-    return _call(core.redeploy_group, entries, concurrency=concurrency)
+    entries = [
+        with_auth(entry.get("image"), dict(entry), __pillar__) if isinstance(entry, dict) else entry
+        for entry in containers
+    ]
+    return _call(core.redeploy_group, entries, **clean_kwargs(kwargs))
 
 
 def rollback(name, **kwargs):
     """
     Go back to the image that ran under ``name`` before its last redeploy (recorded on the
-    container), with the same settings, through the same verified path. Options:
-    ``strategy``, ``health_timeout``, ``min_uptime``, ``lock_timeout``.
+    container), with the same settings, through the same verified path.
+
+    Options:
+
+    {rollback_options}
 
     The next ``docker_deploy.deployed`` run moves the container forward to the tag again:
     move the tag back in the registry (or pin ``image`` by digest) to stay.
@@ -163,10 +157,10 @@ def rollback(name, **kwargs):
     return _call(core.rollback, name, **clean_kwargs(kwargs))
 
 
-def preview(name, image, image_id=None, force=False, **kwargs):
+def preview(name, image, image_id=None, **kwargs):
     """
-    What ``redeploy`` would do, read only. ``image_id`` is the image the tag is about to
-    point at (for example the ``remote_digest`` of ``check``).
+    What ``redeploy`` would do: ``redeploy`` with ``dry_run=True``. ``image_id``: deploy that
+    image instead of asking for the tag's.
 
     CLI Example:
 
@@ -174,14 +168,19 @@ def preview(name, image, image_id=None, force=False, **kwargs):
 
         salt '*' docker_deploy.preview web registry.example.com/team/web:prod
     """
-    return _call(core.preview, name, image, image_id=image_id, force=force, **clean_kwargs(kwargs))
+    args = with_auth(image, clean_kwargs(kwargs), __pillar__)
+    return _call(core.preview, name, image, image_id=image_id, **args)
 
 
-def remove(name, lock_timeout=300, **kwargs):
+def remove(name, **kwargs):
     """
     Stop and remove the container ``name``, and the helper containers an interrupted redeploy
     of it left (``name.deploy-new``, ``name.deploy-old``); its volumes are kept. Takes the host
-    lock of ``name`` (waiting up to ``lock_timeout`` seconds for a redeploy of it).
+    lock of ``name``.
+
+    Options:
+
+    {remove_options}
 
     CLI Example:
 
@@ -189,7 +188,7 @@ def remove(name, lock_timeout=300, **kwargs):
 
         salt '*' docker_deploy.remove web
     """
-    return _call(core.remove, name, lock_timeout=lock_timeout)
+    return _call(core.remove, name, **clean_kwargs(kwargs))
 
 
 def status(name, image, auth=None, **kwargs):
@@ -223,3 +222,16 @@ def status(name, image, auth=None, **kwargs):
     except core.DeployError as err:
         result["registry_error"] = f"{type(err).__name__}: {err}"
     return result
+
+
+if IMPORT_ERROR is None:
+    # The option sections of the docs (`salt-call sys.doc docker_deploy`), from the table.
+    for _function, _placeholder, _call_name in (
+        (redeploy, "{options}", "redeploy"),
+        (redeploy_group, "{group_options}", "redeploy_group"),
+        (rollback, "{rollback_options}", "rollback"),
+        (remove, "{remove_options}", "remove"),
+    ):
+        _function.__doc__ = _function.__doc__.replace(
+            _placeholder, options_doc(core.OPTION_TABLE, _call_name)
+        )

@@ -11,18 +11,24 @@
         - restart_policy: unless-stopped
 
 ``changes`` are by image ID and declared setting, never by downloaded layers. With
-``test=True`` nothing is pulled, created, started, stopped, renamed or removed: the registry is
-asked for the tag's digest and the plan is computed from what runs.
+``test=True`` the core runs the same path as a dry run (``dry_run=True``): nothing is pulled,
+created, started, stopped, renamed or removed; the registry is asked for the tag's digest and
+the plan is made from what runs, as the real run would make it.
+
+Every option, its default and its doc come from the core's table (``OPTION_TABLE``); this
+module passes the arguments through and formats what the core returns.
 """
 
 from __future__ import annotations
 
 try:
-    from saltext.docker_deploy.utils import clean_kwargs
+    from saltext.docker_deploy import OPTION_TABLE
+    from saltext.docker_deploy.utils import clean_kwargs, options_doc
 
     IMPORT_ERROR = None
 except ImportError as err:
     IMPORT_ERROR = err
+    OPTION_TABLE = []
 
 __virtualname__ = "docker_deploy"
 
@@ -40,28 +46,27 @@ def _ret(name):
 
 
 def _reference(image, tag):
-    return f"{image}:{tag}" if tag not in (None, "") else image
+    return f"{image}:{tag}" if isinstance(image, str) and tag not in (None, "") else image
 
 
-def deployed(
-    name,
-    image,
-    tag=None,
-    pull=True,
-    auth=None,
-    force=False,
-    pull_policy=None,
-    strategy="create-first",
-    health_timeout=60,
-    min_uptime=2,
-    rollback=True,
-    lock_timeout=300,
-    keep_images=None,
-    replicas=None,
-    renew_anonymous_volumes=False,
-    pull_timeout=600,
-    **kwargs,
-):
+def _args(kwargs):
+    """The user's arguments, with ``test=True`` as the core's dry run."""
+    args = clean_kwargs(kwargs)
+    if __opts__["test"]:
+        args["dry_run"] = True
+    return args
+
+
+def _failed(ret, err):
+    ret["result"] = False
+    if __opts__["test"]:
+        ret["comment"] = f"cannot tell whether {ret['name']!r} would change: {err}"
+    else:
+        ret["comment"] = f"{err}"
+    return ret
+
+
+def deployed(name, image, tag=None, **kwargs):
     """
     Ensure the container ``name`` runs the current image of ``image`` (``:tag`` appended when
     ``tag`` is given) with the declared settings, replacing it safely only when either differs.
@@ -72,41 +77,7 @@ def deployed(
         The image reference, ``[registry[:port]/]path[:tag][@digest]``.
     tag
         Appended to ``image``; for example ``{{ grains['env'] }}`` or a pillar value.
-    pull
-        Pull the tag first (default). With ``False`` the local tag is used as it is.
-    pull_policy
-        How to pull when ``pull`` is on: ``if-changed`` (default: ask the registry for the
-        tag's digest, one request and no layers, and pull only when it moved), ``always``,
-        ``missing`` (only when the tag is not on this host).
-    auth
-        ``{username, password}`` for the registry; by default the ``docker-registries`` pillar.
-    force
-        Replace the container even when nothing differs (what a ``watch`` requisite does).
-    strategy
-        ``create-first`` (default: the new container is created while the old one serves, the
-        gap is one stop and one start), ``stop-first`` (the old one stops before anything
-        else), ``start-first`` (the new one runs and is verified before the old one stops: no
-        gap, but no fixed host ports).
-    health_timeout
-        Seconds to wait for ``healthy`` when the image or ``healthcheck`` defines a check.
-    min_uptime
-        Without a health check: seconds the new container must run without a restart.
-    rollback
-        On failure bring the previous container back (default). ``False`` keeps the failed
-        container for inspection and the previous one stopped as ``<name>.deploy-old``.
-    lock_timeout
-        Seconds to wait while another run redeploys the same container on this host.
-    keep_images
-        After a success, remove images of the repository beyond the newest N (never one that
-        a container uses).
-    replicas
-        Manage ``name-1`` .. ``name-N``, replaced one at a time; the rollout stops at the first
-        failure. Host ports take a range, one port per replica (``8080-8082:80``).
-    renew_anonymous_volumes
-        Give the new container fresh anonymous volumes. By default it takes over the previous
-        container's (an image's ``VOLUME`` and the declared ``volumes``), so their data stays.
-    pull_timeout
-        Seconds a pull may take before it is given up (default 600).
+    {options}
     **kwargs
         The container's settings, as for Salt's ``docker_container.running``: ``command``,
         ``entrypoint``, ``environment``, ``port_bindings``, ``binds``, ``volumes``, ``labels``,
@@ -114,42 +85,27 @@ def deployed(
         ``hostname``, ``extra_hosts``, ``shutdown_timeout``, ``stop_signal``, ``healthcheck``.
     """
     ret = _ret(name)
-    reference = _reference(image, tag)
-    spec = clean_kwargs(kwargs)
-    options = {
-        "pull_policy": pull_policy,
-        "strategy": strategy,
-        "health_timeout": health_timeout,
-        "min_uptime": min_uptime,
-        "rollback": rollback,
-        "lock_timeout": lock_timeout,
-        "keep_images": keep_images,
-        "replicas": replicas,
-        "renew_anonymous_volumes": renew_anonymous_volumes,
-        "pull_timeout": pull_timeout,
-    }
     try:
-        if __opts__["test"]:
-            return _predict(ret, name, reference, pull, auth, force, strategy, replicas, spec)
-        result = __salt__["docker_deploy.redeploy"](
-            name, reference, pull=pull, force=force, auth=auth, **options, **spec
-        )
+        result = __salt__["docker_deploy.redeploy"](name, _reference(image, tag), **_args(kwargs))
     except Exception as err:
-        ret["result"] = False
-        ret["comment"] = f"{err}"
-        return ret
-    ret["changes"] = result["changes"]
+        return _failed(ret, err)
+    return _report(ret, result)
+
+
+def _report(ret, result):
+    """The state's return from the core's report (of one container, or of its replicas)."""
+    ret["changes"] = dict(result["changes"])
     ret["comment"] = result["comment"]
-    reports = result["results"] if replicas is not None else [result]
-    for report in reports:
+    replicas = "results" in result
+    for report in result["results"] if replicas else [result]:
         if report.get("downtime_ms") is not None:
-            if replicas is not None:
-                ret["comment"] += f"; {report['name']} downtime {report['downtime_ms']:.0f} ms"
-            else:
-                ret["comment"] += f" (downtime {report['downtime_ms']:.0f} ms)"
+            gap = f"downtime {report['downtime_ms']:.0f} ms"
+            ret["comment"] += f"; {report['name']} {gap}" if replicas else f" ({gap})"
         for warning in report.get("warnings") or []:
             ret["comment"] += f"; WARNING: {warning}"
-    if replicas is None and ret["changes"]:
+    if ret["changes"] and result.get("dry_run"):
+        ret["result"] = None
+    elif ret["changes"] and not replicas:
         ret["changes"]["deploy"] = _summary(result)
     return ret
 
@@ -169,59 +125,7 @@ def _summary(result):
     }
 
 
-def _predict(ret, name, reference, pull, auth, force, strategy, replicas, spec):
-    """test=True: ask the registry (no pull) and plan against what runs; change nothing."""
-    assumed_image = None
-    if pull:
-        try:
-            remote = __salt__["docker_deploy.check"](reference, auth=auth)
-        except Exception as err:
-            ret["result"] = False
-            ret["comment"] = f"cannot tell whether {name!r} would change: {err}"
-            return ret
-        if remote["update_available"]:
-            assumed_image = remote["remote_digest"]
-    predicted = __salt__["docker_deploy.preview"](
-        name,
-        reference,
-        image_id=assumed_image,
-        force=force,
-        strategy=strategy,
-        replicas=replicas,
-        **spec,
-    )
-    if predicted["action"] == "none":
-        ret["comment"] = predicted["comment"]
-        return ret
-    ret["result"] = None
-    ret["changes"] = predicted["changes"]
-    ret["comment"] = predicted["comment"].replace("would be ", "would have to be ", 1)
-    if assumed_image is not None and replicas is None:
-        if "image" in ret["changes"]:
-            ret["changes"]["image"]["new"] = f"{reference} now {assumed_image} in the registry"
-        # The registry gives a manifest digest, not yet an image ID: say which it is.
-        ret["comment"] = ret["comment"].replace("tag now", "registry digest now", 1)
-    return ret
-
-
-# The keys of a `group` entry that are options of `redeploy`, not container settings.
-_OPTIONS = (
-    "pull",
-    "pull_policy",
-    "auth",
-    "force",
-    "strategy",
-    "health_timeout",
-    "min_uptime",
-    "rollback",
-    "lock_timeout",
-    "keep_images",
-    "renew_anonymous_volumes",
-    "pull_timeout",
-)
-
-
-def group(name, containers, concurrency=4, **kwargs):
+def group(name, containers, **kwargs):
     """
     Keep several containers on their tags in one state: each is redeployed (or left alone)
     exactly as ``deployed`` would, up to ``concurrency`` at once, each verified and rolled back
@@ -242,40 +146,31 @@ def group(name, containers, concurrency=4, **kwargs):
         The state's ID (not a container).
     containers
         A list of dicts, each with ``name``, ``image``, optional ``tag``, and any argument of
-        ``deployed`` (options and settings) except ``replicas``.
-    concurrency
-        How many containers are redeployed at the same time (default 4).
+        ``deployed`` (options and settings) but those of the group itself.
+    {group_options}
     **kwargs
-        Defaults for every entry (an entry's own value wins).
+        Defaults for every entry (an entry's own value wins): the options below and settings.
+
+    Options of each entry:
+
+    {options}
     """
     ret = _ret(name)
-    defaults = clean_kwargs(kwargs)
+    args = _args(kwargs)
+    own = {row["name"] for row in OPTION_TABLE if "redeploy_group" in row["calls"]}
+    options = {k: v for k, v in args.items() if k in own}
+    defaults = {k: v for k, v in args.items() if k not in own}
     entries = []
-    for number, item in enumerate(containers or [], start=1):
-        if not isinstance(item, dict):
-            ret["result"] = False
-            ret["comment"] = f"entry {number} of containers is not a dict; nothing was changed"
-            return ret
-        entry = {**defaults, **item}
-        if not entry.get("name") or not entry.get("image"):
-            # Never the entry itself: it may hold credentials or environment values.
-            missing = " and ".join(k for k in ("name", "image") if not entry.get(k))
-            ret["result"] = False
-            ret["comment"] = (
-                f"entry {number} of containers has no {missing} (it has: "
-                f"{', '.join(sorted(map(str, item)))}); nothing was changed"
-            )
-            return ret
-        entry["image"] = _reference(entry["image"], entry.pop("tag", None))
-        entries.append(entry)
-    if __opts__["test"]:
-        return _predict_group(ret, entries)
+    for item in containers or []:
+        # A malformed entry is passed on as it is: the core names it, and never its values.
+        if isinstance(item, dict):
+            item = {**defaults, **item}
+            item["image"] = _reference(item.get("image"), item.pop("tag", None))
+        entries.append(item)
     try:
-        results = __salt__["docker_deploy.redeploy_group"](entries, concurrency=concurrency)
+        results = __salt__["docker_deploy.redeploy_group"](entries, **options)
     except Exception as err:
-        ret["result"] = False
-        ret["comment"] = f"{err}"
-        return ret
+        return _failed(ret, err)
     lines = []
     for result in results:
         report = result.get("report")
@@ -283,77 +178,42 @@ def group(name, containers, concurrency=4, **kwargs):
             ret["result"] = False
             lines.append(f"{result['name']}: {result['error']}: {result['message']}")
             continue
-        line = f"{result['name']}: {report['comment']}"
-        if report.get("downtime_ms") is not None:
-            line += f" (downtime {report['downtime_ms']:.0f} ms)"
-        lines.append(line)
-        if report["changes"]:
-            ret["changes"][result["name"]] = {**report["changes"], "deploy": _summary(report)}
-    ret["comment"] = "\n".join(lines) or "no containers declared"
-    return ret
-
-
-def _predict_group(ret, entries):
-    """test=True for a group: each entry predicted as ``deployed`` would, nothing changed."""
-    lines = []
-    for entry in entries:
-        spec = {k: v for k, v in entry.items() if k not in _OPTIONS and k not in ("name", "image")}
-        one = _ret(entry["name"])
-        _predict(
-            one,
-            entry["name"],
-            entry["image"],
-            entry.get("pull", True),
-            entry.get("auth"),
-            entry.get("force", False),
-            entry.get("strategy", "create-first"),
-            None,
-            spec,
-        )
-        lines.append(f"{entry['name']}: {one['comment']}")
-        if one["result"] is False:
-            ret["result"] = False
-        elif one["result"] is None and ret["result"] is not False:
-            ret["result"] = None
+        one = _report(_ret(result["name"]), report)
+        lines.append(f"{result['name']}: {one['comment']}")
         if one["changes"]:
-            ret["changes"][entry["name"]] = one["changes"]
+            ret["changes"][result["name"]] = one["changes"]
+            if one["result"] is None and ret["result"] is True:
+                ret["result"] = None
     ret["comment"] = "\n".join(lines) or "no containers declared"
     return ret
 
 
-def absent(name, lock_timeout=300, **kwargs):
+def absent(name, **kwargs):
     """
     Ensure no container ``name`` exists (stopped gracefully, then removed), nor the helper
     containers an interrupted redeploy of it left (``name.deploy-new``, ``name.deploy-old``).
     Its volumes are kept. Takes the same host lock as a redeploy of ``name``.
+
+    {remove_options}
     """
     ret = _ret(name)
     try:
-        if __opts__["test"]:
-            # Read only, and the image is irrelevant here: we only ask whether the name exists.
-            current = __salt__["docker_deploy.image_diff"](name, "scratch")
-            if current["exists"]:
-                ret["changes"] = {"container_id": {"old": current["container_id"], "new": None}}
-                ret["result"] = None
-                ret["comment"] = f"container {name!r} would be removed"
-            else:
-                ret["comment"] = f"container {name!r} is already absent"
-            return ret
-        report = __salt__["docker_deploy.remove"](name, lock_timeout=lock_timeout)
+        report = __salt__["docker_deploy.remove"](name, **_args(kwargs))
     except Exception as err:
-        ret["result"] = False
-        ret["comment"] = f"{err}"
-        return ret
+        return _failed(ret, err)
     if report["removed"]:
         ret["changes"]["container_id"] = {"old": report["container_id"], "new": None}
     if report["helpers_removed"]:
         ret["changes"]["helpers_removed"] = report["helpers_removed"]
-    done = ["removed"] if report["removed"] else ["already absent"]
+    would = "would be " if report.get("dry_run") else ""
+    done = [f"{would}removed"] if report["removed"] else ["already absent"]
     if report["helpers_removed"]:
-        done.append(f"left-over {', '.join(report['helpers_removed'])} removed")
+        done.append(f"left-over {', '.join(report['helpers_removed'])} {would}removed")
     ret["comment"] = f"container {name!r} " + "; ".join(done)
     for warning in report["warnings"]:
         ret["comment"] += f"; WARNING: {warning}"
+    if ret["changes"] and report.get("dry_run"):
+        ret["result"] = None
     return ret
 
 
@@ -366,3 +226,12 @@ def mod_watch(name, sfun=None, **kwargs):
     ret["result"] = False
     ret["comment"] = f"watch is not supported by docker_deploy.{sfun}"
     return ret
+
+
+if IMPORT_ERROR is None:
+    # The option sections of the docs (`salt-call sys.state_doc docker_deploy`), from the table.
+    deployed.__doc__ = deployed.__doc__.replace("{options}", options_doc(OPTION_TABLE, "redeploy"))
+    group.__doc__ = group.__doc__.replace(
+        "{group_options}", options_doc(OPTION_TABLE, "redeploy_group")
+    ).replace("{options}", options_doc(OPTION_TABLE, "group_entry"))
+    absent.__doc__ = absent.__doc__.replace("{remove_options}", options_doc(OPTION_TABLE, "remove"))

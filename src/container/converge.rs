@@ -13,13 +13,12 @@
 
 use std::time::Instant;
 
+use crate::container::observe::{Observed, Status};
+use crate::container::plan::{plan, Action, Desired, Plan};
+use crate::container::scene::{Scene, Slot};
 use crate::error::{Error, Result};
-use crate::plan::{plan, short_id, Action, Desired, Observed, Plan};
-
-/// Suffix of the new container while the old one still holds the name.
-pub const TEMPORARY_SUFFIX: &str = ".deploy-new";
-/// Suffix of the old container while the new one proves itself under the name.
-pub const BACKUP_SUFFIX: &str = ".deploy-old";
+use crate::input::describe_word;
+use crate::reference::short_id;
 
 /// In which order the old container gives way to the new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,11 +40,14 @@ impl Strategy {
             "create-first" => Ok(Strategy::CreateFirst),
             "stop-first" => Ok(Strategy::StopFirst),
             "start-first" => Ok(Strategy::StartFirst),
-            other => Err(Error::InvalidSpec(format!(
-                "strategy {} is unknown (known: {}); nothing was changed",
-                crate::options::describe(&serde_json::Value::String(other.to_string())),
-                Strategy::NAMES.join(", ")
-            ))),
+            other => Err(Error::invalid(
+                "",
+                format!(
+                    "strategy {} is unknown (known: {})",
+                    describe_word(other),
+                    Strategy::NAMES.join(", ")
+                ),
+            )),
         }
     }
 
@@ -54,24 +56,6 @@ impl Strategy {
             Strategy::CreateFirst => "create-first",
             Strategy::StopFirst => "stop-first",
             Strategy::StartFirst => "start-first",
-        }
-    }
-}
-
-/// The names a redeploy of one container uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Primary,
-    Temporary,
-    Backup,
-}
-
-impl Slot {
-    pub fn name_for(self, name: &str) -> String {
-        match self {
-            Slot::Primary => name.to_string(),
-            Slot::Temporary => format!("{name}{TEMPORARY_SUFFIX}"),
-            Slot::Backup => format!("{name}{BACKUP_SUFFIX}"),
         }
     }
 }
@@ -121,18 +105,6 @@ impl Op {
     }
 }
 
-/// What exists under the three names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scene {
-    pub primary: Option<Observed>,
-    pub temporary: Option<Observed>,
-    pub backup: Option<Observed>,
-}
-
-pub fn is_running(c: &Observed) -> bool {
-    matches!(c.status.as_str(), "running" | "restarting" | "paused")
-}
-
 /// What an interrupted or failed run left needs before a plan can be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recovery {
@@ -142,7 +114,14 @@ pub enum Recovery {
         what: String,
     },
     /// A name we need is held by something we did not create: touch nothing.
-    Refuse(String),
+    Refuse(Refusal),
+}
+
+/// Why a run touches nothing, and what it left (and what the operator can do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub problem: String,
+    pub left: String,
 }
 
 /// Turns what a run left behind back into one container under the name.
@@ -158,18 +137,21 @@ pub enum Recovery {
 /// the backup has its name back and runs. A run killed (or failing) anywhere in between leaves
 /// a scene the next run still recognises; nothing is ever left for every later run to refuse.
 pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool) -> Recovery {
-    let owned = |c: &Observed| c.owner.as_deref() == Some(name);
+    let owned = |c: &Observed| c.record.owner.as_deref() == Some(name);
     let links_to = |c: &Option<Observed>, id: &str| {
         c.as_ref()
-            .is_some_and(|c| c.previous_container.as_deref() == Some(id))
+            .is_some_and(|c| c.record.previous_container.as_deref() == Some(id))
     };
     let foreign = |slot: Slot, c: &Observed| {
-        Recovery::Refuse(format!(
-            "container {name:?}: the name {:?} that a redeploy needs is held by a container this \
-             tool did not create ({}); every container was left as it was",
-            slot.name_for(name),
-            short_id(&c.id)
-        ))
+        Recovery::Refuse(Refusal {
+            problem: format!(
+                "the name {:?} that a redeploy needs is held by a container this tool did not \
+                 create ({})",
+                slot.name_for(name),
+                short_id(&c.id)
+            ),
+            left: "every container was left as it was".into(),
+        })
     };
     if let Some(temporary) = &scene.temporary {
         if !owned(temporary) {
@@ -195,9 +177,9 @@ pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool)
             let backup_id = Who::Id(backup.id.clone());
             match primary {
                 Some(primary) if linked => {
-                    if trust_new && is_running(primary) {
+                    if trust_new && primary.is_running() {
                         ops.push(Op::Verify(Who::Id(primary.id.clone())));
-                        if is_running(backup) {
+                        if backup.is_running() {
                             ops.push(Op::Stop(backup_id.clone()));
                         }
                         ops.push(Op::Retire(backup_id));
@@ -216,7 +198,7 @@ pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool)
                         // Stopped first: it may hold the host ports the backup needs, and the
                         // Engine cannot rename a container in a restart loop.
                         let new = Who::Id(primary.id.clone());
-                        if is_running(primary) {
+                        if primary.is_running() {
                             ops.push(Op::Stop(new.clone()));
                         }
                         ops.push(Op::Rename(new.clone(), Slot::Temporary));
@@ -230,14 +212,18 @@ pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool)
                     }
                 }
                 Some(primary) => {
-                    return Recovery::Refuse(format!(
-                        "container {name:?}: {:?} holds a previous container ({}) that {} under \
-                         the name does not come from; both were left as they were: keep the \
-                         one you want and remove the other, then run again",
-                        Slot::Backup.name_for(name),
-                        short_id(&backup.id),
-                        short_id(&primary.id)
-                    ))
+                    return Recovery::Refuse(Refusal {
+                        problem: format!(
+                            "{:?} holds a previous container ({}) that {} under the name does \
+                             not come from",
+                            Slot::Backup.name_for(name),
+                            short_id(&backup.id),
+                            short_id(&primary.id)
+                        ),
+                        left: "both were left as they were: keep the one you want and remove \
+                               the other, then run again"
+                            .into(),
+                    })
                 }
                 None => {
                     ops.extend(stop_temporary(scene, start_restored));
@@ -248,7 +234,7 @@ pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool)
         }
         (None, Some(primary)) => {
             // The run that created the temporary container may have stopped this one.
-            if links_to(&scene.temporary, &primary.id) && !is_running(primary) && start_restored {
+            if links_to(&scene.temporary, &primary.id) && !primary.is_running() && start_restored {
                 ops.extend(stop_temporary(scene, true));
                 ops.push(Op::Start(Who::Id(primary.id.clone())));
                 ops.push(Op::Verify(Who::Id(primary.id.clone())));
@@ -275,7 +261,7 @@ pub fn recover(name: &str, scene: &Scene, trust_new: bool, start_restored: bool)
 /// it may hold the same host ports.
 fn stop_temporary(scene: &Scene, starting: bool) -> Option<Op> {
     let temporary = scene.temporary.as_ref()?;
-    (starting && is_running(temporary)).then(|| Op::Stop(Who::Id(temporary.id.clone())))
+    (starting && temporary.is_running()).then(|| Op::Stop(Who::Id(temporary.id.clone())))
 }
 
 /// Gives the backup its name back. Started before it is renamed: a run killed in between
@@ -314,7 +300,7 @@ pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -
         }
         (Action::Replace, Some(c)) => {
             let old = Who::Id(c.id.clone());
-            let stop_old = is_running(c).then(|| Op::Stop(old.clone()));
+            let stop_old = c.is_running().then(|| Op::Stop(old.clone()));
             let ops: Vec<Option<Op>> = match strategy {
                 Strategy::CreateFirst => vec![
                     Some(Op::Create(Slot::Temporary)),
@@ -395,6 +381,8 @@ pub struct Settings {
     /// Bring the previous container back when the new one fails verification.
     pub rollback: bool,
     pub force: bool,
+    /// Decide as a real run would, and stop there: no step is taken.
+    pub dry_run: bool,
 }
 
 /// What a successful [`converge`] did.
@@ -538,7 +526,7 @@ async fn run_ops<E: Engine>(
 
 fn describe_running(scene: &Scene) -> String {
     match &scene.primary {
-        Some(c) if is_running(c) => format!(
+        Some(c) if c.is_running() => format!(
             "{} (image {}) is running under the name",
             short_id(&c.id),
             short_id(&c.image_id)
@@ -570,7 +558,7 @@ async fn roll_back<E: Engine>(
         let (ops, what) = match recover(name, &scene, false, was_running) {
             Recovery::Ops { ops, what } => (ops, what),
             Recovery::Nothing => return outcome,
-            Recovery::Refuse(why) => return Err(why),
+            Recovery::Refuse(refusal) => return Err(refusal.problem),
         };
         let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
         engine.note("rollback", started, what);
@@ -584,14 +572,43 @@ async fn roll_back<E: Engine>(
 }
 
 /// Recovers what an interrupted run left, plans, and carries the plan out; on failure puts
-/// the previous container back (unless `settings.rollback` is off).
+/// the previous container back (unless `settings.rollback` is off). A dry run takes the same
+/// way up to the plan, with the recovery done on paper, and stops there.
 pub(crate) async fn converge<E: Engine>(
     engine: &mut E,
     name: &str,
     desired: &Desired<'_>,
     settings: Settings,
 ) -> std::result::Result<Converged, Box<Failed>> {
-    let unreachable = |fault: Fault, current: Option<Observed>| {
+    let scene = engine
+        .scene()
+        .await
+        .map_err(|fault| Failed::unreachable(fault, None))?;
+    // 1. Whatever an interrupted run left.
+    let (scene, recovered) = match settings.dry_run {
+        true => recover_on_paper(engine, name, scene)?,
+        false => recover_interrupted(engine, name, scene).await?,
+    };
+    // 2. The plan, against what runs now.
+    let current = scene.primary;
+    let decision = decide(engine, name, current.as_ref(), desired, settings)
+        .map_err(|refusal| Failed::refused(refusal, current.clone(), recovered.clone()))?;
+    if settings.dry_run {
+        return Ok(Converged {
+            container_id: current.as_ref().map(|c| c.id.clone()),
+            current,
+            plan: decision,
+            recovered,
+            downtime_ms: None,
+            warnings: vec![],
+        });
+    }
+    // 3. The steps, and their undoing when one fails.
+    apply(engine, name, current, decision, settings, recovered).await
+}
+
+impl Failed {
+    fn unreachable(fault: Fault, current: Option<Observed>) -> Box<Failed> {
         Box::new(Failed {
             current,
             plan: None,
@@ -600,26 +617,39 @@ pub(crate) async fn converge<E: Engine>(
             state: "nothing was changed".into(),
             recovered: None,
         })
-    };
-    let mut scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
+    }
 
-    // 1. Whatever an interrupted run left. A step that fails is tried once more, from what
-    // the scene is then: a start that failed once (an Engine under load) must not leave the
-    // service down until the next run.
+    fn refused(
+        refusal: Refusal,
+        current: Option<Observed>,
+        recovered: Option<String>,
+    ) -> Box<Failed> {
+        Box::new(Failed {
+            current,
+            plan: None,
+            why: refusal.problem,
+            kind: FailKind::Refused,
+            state: refusal.left,
+            recovered,
+        })
+    }
+}
+
+/// Phase 1: puts right what an interrupted run left, and returns the scene after it. A step
+/// that fails is tried once more, from what the scene is then: a start that failed once (an
+/// Engine under load) must not leave the service down until the next run.
+async fn recover_interrupted<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    mut scene: Scene,
+) -> std::result::Result<(Scene, Option<String>), Box<Failed>> {
     let mut recovered: Option<String> = None;
     let mut trust_new = true;
     for attempt in 1.. {
         let (ops, what) = match recover(name, &scene, trust_new, true) {
             Recovery::Nothing => break,
-            Recovery::Refuse(why) => {
-                return Err(Box::new(Failed {
-                    current: scene.primary,
-                    plan: None,
-                    why,
-                    kind: FailKind::Refused,
-                    state: "nothing was changed".into(),
-                    recovered,
-                }))
+            Recovery::Refuse(refusal) => {
+                return Err(Failed::refused(refusal, scene.primary, recovered))
             }
             Recovery::Ops { ops, what } => (ops, what),
         };
@@ -632,7 +662,10 @@ pub(crate) async fn converge<E: Engine>(
                     Some(before) => format!("{before}; then {what}"),
                     None => what,
                 });
-                scene = engine.scene().await.map_err(|f| unreachable(f, None))?;
+                scene = engine
+                    .scene()
+                    .await
+                    .map_err(|f| Failed::unreachable(f, None))?;
                 break;
             }
             Err(failure) => {
@@ -672,34 +705,117 @@ pub(crate) async fn converge<E: Engine>(
             }
         }
     }
+    Ok((scene, recovered))
+}
 
-    // 2. The plan, against what runs now.
-    let current = scene.primary.clone();
-    let planned = Instant::now();
-    let decision = plan(current.as_ref(), desired).forced(settings.force);
-    engine.note(
-        "plan",
-        planned,
-        format!("{}: {}", decision.action.as_str(), decision.summary()),
-    );
-    if let Some(old) = current.as_ref().filter(|c| c.auto_remove) {
-        if decision.action == Action::Replace {
-            return Err(Box::new(Failed {
-                why: format!(
-                    "container {name:?} ({}) was started with --rm: the Engine deletes it, and its \
-                     anonymous volumes, the moment it stops, so it cannot wait as the backup \
-                     while the new one proves itself; recreate it without --rm (or remove it) \
-                     and run again; nothing was changed",
-                    short_id(&old.id)
-                ),
-                current,
-                plan: Some(decision),
-                kind: FailKind::Refused,
-                state: "nothing was changed".into(),
-                recovered,
-            }));
+/// Phase 1 of a dry run: the recovery a real run would make, done on paper ([`on_paper`]),
+/// assuming each of its steps succeeds.
+fn recover_on_paper<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    scene: Scene,
+) -> std::result::Result<(Scene, Option<String>), Box<Failed>> {
+    match recover(name, &scene, true, true) {
+        Recovery::Nothing => Ok((scene, None)),
+        Recovery::Refuse(refusal) => Err(Failed::refused(refusal, scene.primary, None)),
+        Recovery::Ops { ops, what } => {
+            engine.note(
+                "recover",
+                Instant::now(),
+                format!("would recover an interrupted redeploy: {what}"),
+            );
+            Ok((on_paper(scene, &ops), Some(what)))
         }
     }
+}
+
+/// The scene that `ops` leave when each of them succeeds: what a recovery would leave, without
+/// taking a step. Containers move between the three names, stop, start and go as the Engine
+/// would do it; `Create` (which recovery never does) and `Verify` change nothing.
+pub fn on_paper(scene: Scene, ops: &[Op]) -> Scene {
+    let mut placed: Vec<(Slot, Observed)> = [
+        (Slot::Primary, scene.primary),
+        (Slot::Temporary, scene.temporary),
+        (Slot::Backup, scene.backup),
+    ]
+    .into_iter()
+    .filter_map(|(slot, c)| Some((slot, c?)))
+    .collect();
+    for op in ops {
+        let id = match op {
+            Op::Stop(Who::Id(id))
+            | Op::Start(Who::Id(id))
+            | Op::Rename(Who::Id(id), _)
+            | Op::Retire(Who::Id(id))
+            | Op::Discard(Who::Id(id)) => id,
+            _ => continue,
+        };
+        let Some(index) = placed.iter().position(|(_, c)| &c.id == id) else {
+            continue;
+        };
+        match op {
+            Op::Stop(_) => placed[index].1.status = Status::Exited,
+            Op::Start(_) => placed[index].1.status = Status::Running,
+            Op::Rename(_, to) => placed[index].0 = *to,
+            _ => {
+                placed.remove(index);
+            }
+        }
+    }
+    let mut under = |slot: Slot| {
+        let index = placed.iter().position(|(s, _)| *s == slot)?;
+        Some(placed.remove(index).1)
+    };
+    Scene {
+        primary: under(Slot::Primary),
+        temporary: under(Slot::Temporary),
+        backup: under(Slot::Backup),
+    }
+}
+
+/// Phase 2: what to do with what runs now (honouring `force`), noted as the `plan` step. A
+/// container started with `--rm` is never replaced.
+fn decide<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    current: Option<&Observed>,
+    desired: &Desired<'_>,
+    settings: Settings,
+) -> std::result::Result<Plan, Refusal> {
+    let planned = Instant::now();
+    let decision = plan(current, desired).forced(settings.force);
+    let said = match settings.dry_run {
+        true => format!("would {}", decision.action.verb()),
+        false => decision.action.as_str().to_string(),
+    };
+    engine.note("plan", planned, format!("{said}: {}", decision.summary()));
+    if let Some(old) = current.filter(|c| c.auto_remove) {
+        if decision.action == Action::Replace {
+            return Err(Refusal {
+                problem: format!(
+                    "container {name:?} ({}) was started with --rm: the Engine deletes it, and \
+                     its anonymous volumes, the moment it stops, so it cannot wait as the backup \
+                     while the new one proves itself; recreate it without --rm (or remove it) \
+                     and run again",
+                    short_id(&old.id)
+                ),
+                left: "nothing was changed".into(),
+            });
+        }
+    }
+    Ok(decision)
+}
+
+/// Phase 3: the plan's steps; when one fails, the previous container is put back (unless
+/// `settings.rollback` is off and the new one failed its verification).
+async fn apply<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    current: Option<Observed>,
+    decision: Plan,
+    settings: Settings,
+    recovered: Option<String>,
+) -> std::result::Result<Converged, Box<Failed>> {
     let ops = ops_for(decision.action, settings.strategy, current.as_ref());
     let mut progress = Progress::default();
     let result = run_ops(engine, name, &ops, current.as_ref(), &mut progress).await;
@@ -707,7 +823,7 @@ pub(crate) async fn converge<E: Engine>(
         (Some(stopped), Some(running)) => {
             Some(running.saturating_duration_since(stopped).as_secs_f64() * 1000.0)
         }
-        (None, Some(_)) if current.as_ref().is_some_and(is_running) => Some(0.0),
+        (None, Some(_)) if current.as_ref().is_some_and(Observed::is_running) => Some(0.0),
         _ => None,
     };
     let failure = match result {
@@ -726,8 +842,6 @@ pub(crate) async fn converge<E: Engine>(
         }
         Err(failure) => failure,
     };
-
-    // 3. A step failed.
     let why = failure.fault.message.clone();
     if failure.fault.unreachable {
         return Err(Box::new(Failed {
@@ -756,8 +870,29 @@ pub(crate) async fn converge<E: Engine>(
             });
         }
     }
+    undo(
+        engine, name, current, decision, settings, recovered, failure, &progress,
+    )
+    .await
+}
+
+/// After a failed step of [`apply`]: the previous container back (or, with `rollback=False`
+/// and a failed verification, everything kept for inspection), and the failure that says what
+/// runs now.
+#[allow(clippy::too_many_arguments)]
+async fn undo<E: Engine>(
+    engine: &mut E,
+    name: &str,
+    current: Option<Observed>,
+    decision: Plan,
+    settings: Settings,
+    recovered: Option<String>,
+    failure: OpFailure,
+    progress: &Progress,
+) -> std::result::Result<Converged, Box<Failed>> {
+    let why = failure.fault.message;
     let verify_failed = matches!(failure.op, Op::Verify(Who::New));
-    let was_running = current.as_ref().is_some_and(is_running);
+    let was_running = current.as_ref().is_some_and(Observed::is_running);
     let replacing = decision.action == Action::Replace;
     if !settings.rollback && verify_failed {
         let after = engine.scene().await.unwrap_or_default();
@@ -834,6 +969,8 @@ pub(crate) async fn converge<E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::plan::Target;
+    use crate::spec::record::Record;
 
     const NAME: &str = "web";
     const SPEC: &str = r#"{"environment":{"A":"1"}}"#;
@@ -940,10 +1077,17 @@ mod tests {
                 .map(|c| Observed {
                     id: c.id.clone(),
                     image_id: c.image.clone(),
-                    status: if c.running { "running" } else { "exited" }.into(),
-                    declared_spec: c.spec.clone(),
-                    owner: c.owner.clone(),
-                    previous_container: c.previous.clone(),
+                    status: if c.running {
+                        Status::Running
+                    } else {
+                        Status::Exited
+                    },
+                    record: Record {
+                        spec: c.spec.clone(),
+                        owner: c.owner.clone(),
+                        previous_container: c.previous.clone(),
+                        ..Record::default()
+                    },
                     auto_remove: self.auto_remove && c.id == "old",
                     ..Observed::default()
                 })
@@ -1038,15 +1182,25 @@ mod tests {
         strategy: Strategy,
         rollback: bool,
     ) -> std::result::Result<Converged, Box<Failed>> {
+        run_as(fake, strategy, rollback, false)
+    }
+
+    fn run_as(
+        fake: &mut Fake,
+        strategy: Strategy,
+        rollback: bool,
+        dry_run: bool,
+    ) -> std::result::Result<Converged, Box<Failed>> {
         let image = fake.desired_image.clone();
         let desired = Desired {
-            image_id: &image,
+            image: Target::Id(&image),
             spec_json: SPEC,
         };
         let settings = Settings {
             strategy,
             rollback,
             force: false,
+            dry_run,
         };
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1401,5 +1555,68 @@ mod tests {
             err.contains("blue-green") && err.contains("create-first"),
             "{err}"
         );
+    }
+
+    /// A dry run after a kill anywhere: it takes no step, and predicts what the real run then
+    /// does, the recovery (on paper, exactly the scene the real recovery leaves) and the plan.
+    #[test]
+    fn a_dry_run_predicts_the_recovery_and_the_plan_and_takes_no_step() {
+        fn block_on<F: std::future::Future>(f: F) -> F::Output {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(f)
+        }
+        for (strategy, adopted) in STRATEGIES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            let old = || match adopted {
+                true => Fake::adopted(true),
+                false => Fake::with_old(true),
+            };
+            let steps = {
+                let mut fake = old();
+                run(&mut fake, strategy, true).unwrap();
+                fake.calls
+            };
+            for kill_after in 0..=steps {
+                let context = format!("{strategy:?} adopted={adopted} killed after {kill_after}");
+                let mut fake = old();
+                fake.crash_after = Some(kill_after);
+                let _ = run(&mut fake, strategy, true);
+                fake.crash_after = None;
+
+                let calls = fake.calls;
+                let dry = run_as(&mut fake, strategy, true, true)
+                    .unwrap_or_else(|e| panic!("{context}: {e:?}"));
+                assert_eq!(fake.calls, calls, "{context}: the dry run took a step");
+
+                let scene = block_on(fake.scene()).unwrap();
+                if let Recovery::Ops { ops, .. } = recover(NAME, &scene, true, true) {
+                    let predicted = on_paper(scene.clone(), &ops);
+                    let mut real = Fake {
+                        containers: fake.containers.clone(),
+                        ..old()
+                    };
+                    block_on(run_ops(
+                        &mut real,
+                        NAME,
+                        &ops,
+                        None,
+                        &mut Progress::default(),
+                    ))
+                    .unwrap_or_else(|f| panic!("{context}: {:?}", f.fault.message));
+                    assert_eq!(predicted, block_on(real.scene()).unwrap(), "{context}");
+                }
+
+                let real =
+                    run(&mut fake, strategy, true).unwrap_or_else(|e| panic!("{context}: {e:?}"));
+                assert_eq!(dry.plan.action, real.plan.action, "{context}");
+                assert_eq!(
+                    dry.recovered.is_some(),
+                    real.recovered.is_some(),
+                    "{context}"
+                );
+                fake.assert_one("sha256:v2");
+            }
+        }
     }
 }

@@ -8,12 +8,14 @@ use std::time::Instant;
 use bollard::Docker;
 use serde::Serialize;
 
-use crate::engine::{inspect_image, Steps};
-use crate::error::{EngineFault, Error, Result};
-use crate::plan::short_id;
-use crate::pull::{pull_error, Auth};
+use crate::engine::inspect_image;
+use crate::error::{EngineFault, Result};
+use crate::image::auth::Auth;
+use crate::image::fault::{credentials_at_risk, pull_error, CHECK_LEFT};
+use crate::image::registry;
+use crate::reference::short_id;
 use crate::reference::ImageRef;
-use crate::registry;
+use crate::steps::Steps;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
@@ -31,47 +33,28 @@ pub struct CheckReport {
     pub via: &'static str,
 }
 
-const UNTOUCHED: &str = "nothing was pulled and nothing was changed";
-
 /// The longest the Engine may take to give the registry's digest.
 const ENGINE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn credentials_at_risk(image: &ImageRef, why: &str) -> Error {
-    Error::Registry(format!(
-        "image {image}: registry {} would have the credentials sent where they must not go \
-         ({why}); they were sent neither there nor to the Engine; {UNTOUCHED}",
-        image.registry
-    ))
-}
-
-/// Before credentials go to the Engine for a pull no check preceded: the error of a registry
-/// whose token realm would get them in clear, or over TLS nobody verifies (see
-/// [`registry::Unanswered::credentials_at_risk`]). One request, and only with credentials.
-pub(crate) async fn refuse_credentials_at_risk(
-    image: &ImageRef,
-    auth: Option<&Auth>,
-) -> Result<()> {
-    let Some(auth) = auth else { return Ok(()) };
-    match registry::manifest_digest(image, Some(auth)).await {
-        Err(refused) if refused.credentials_at_risk => {
-            Err(credentials_at_risk(image, &refused.why)
-                .reword("the local tag and all containers were left as they were"))
-        }
-        _ => Ok(()),
-    }
-}
-
+/// Asks the registry for the tag's digest and compares it with the local tag's, both at once.
 pub async fn check(
     docker: &Docker,
     image: &ImageRef,
     auth: Option<&Auth>,
     steps: &mut Steps<'_>,
 ) -> Result<CheckReport> {
-    let local = async {
-        let found = inspect_image(docker, &image.local_name(), UNTOUCHED).await?;
-        Ok(found.map(LocalImage::from))
-    };
-    check_against(docker, image, auth, local, steps).await
+    let started = Instant::now();
+    let (remote, local) = tokio::join!(
+        remote_digest(docker, image, auth),
+        local_image(docker, image)
+    );
+    Ok(compare(image, remote?, local?, started, steps))
+}
+
+/// The local tag as a check compares it (`None` when it is not on this host).
+pub(crate) async fn local_image(docker: &Docker, image: &ImageRef) -> Result<Option<LocalImage>> {
+    let found = inspect_image(docker, &image.local_name(), CHECK_LEFT).await?;
+    Ok(found.map(LocalImage::from))
 }
 
 /// The local tag as a check compares it: its image ID and the digests it was pulled under.
@@ -104,19 +87,27 @@ impl From<bollard::models::ImageInspect> for LocalImage {
     }
 }
 
-/// [`check`] with the local tag read by `local` (an inspect, or a group's listing), at the
-/// same time as the registry is asked.
-pub(crate) async fn check_against(
-    docker: &Docker,
+/// The registry's answer, and who gave it.
+#[derive(Debug, Clone)]
+pub struct RemoteDigest {
+    /// The manifest digest the registry holds for the tag (`sha256:...`).
+    pub digest: String,
+    via: Via,
+}
+
+/// Compares the registry's digest with `local` (the local tag, or the image a container
+/// records), and logs the `check` step from `started`.
+pub(crate) fn compare(
     image: &ImageRef,
-    auth: Option<&Auth>,
-    local: impl std::future::Future<Output = Result<Option<LocalImage>>>,
+    remote: RemoteDigest,
+    local: Option<LocalImage>,
+    started: Instant,
     steps: &mut Steps<'_>,
-) -> Result<CheckReport> {
-    let started = Instant::now();
-    let (remote, local) = tokio::join!(remote_digest(docker, image, auth), local);
-    let (remote_digest, via) = remote?;
-    let local = local?;
+) -> CheckReport {
+    let RemoteDigest {
+        digest: remote_digest,
+        via,
+    } = remote;
     let repository = image.repository();
     // An image pulled under several tags of one repository has several digests; the tag is
     // current when any of them is the registry's.
@@ -153,17 +144,18 @@ pub(crate) async fn check_against(
             }
         ),
     );
-    Ok(CheckReport {
+    CheckReport {
         image: image.to_string(),
         update_available,
         local_digest,
         remote_digest,
         local_id: local.and_then(|i| i.id),
         via: via.name(),
-    })
+    }
 }
 
 /// Who gave the registry's digest.
+#[derive(Debug, Clone)]
 enum Via {
     Registry,
     /// The Engine, because the registry gave no direct answer (why).
@@ -188,13 +180,18 @@ impl Via {
 
 /// The tag's digest in the registry: asked directly, else through the Engine, whose answer
 /// (or error) is the final word.
-async fn remote_digest(
+pub(crate) async fn remote_digest(
     docker: &Docker,
     image: &ImageRef,
     auth: Option<&Auth>,
-) -> Result<(String, Via)> {
+) -> Result<RemoteDigest> {
     let why = match registry::manifest_digest(image, auth).await {
-        Ok(digest) => return Ok((digest, Via::Registry)),
+        Ok(digest) => {
+            return Ok(RemoteDigest {
+                digest,
+                via: Via::Registry,
+            })
+        }
         Err(refused) if refused.credentials_at_risk => {
             return Err(credentials_at_risk(image, &refused.why))
         }
@@ -206,12 +203,12 @@ async fn remote_digest(
     let asked = docker.inspect_registry_image(&local_name, auth.map(|a| a.credentials(image)));
     let remote = match tokio::time::timeout(ENGINE_CHECK_TIMEOUT, asked).await {
         Ok(answer) => {
-            answer.map_err(|e| pull_error(image, EngineFault::from(e)).reword(UNTOUCHED))?
+            answer.map_err(|e| pull_error(image, EngineFault::from(e)).left(CHECK_LEFT))?
         }
-        Err(_) => return Err(pull_error(image, EngineFault::TimedOut).reword(UNTOUCHED)),
+        Err(_) => return Err(pull_error(image, EngineFault::TimedOut).left(CHECK_LEFT)),
     };
-    Ok((
-        remote.descriptor.digest.unwrap_or_default(),
-        Via::Engine(why),
-    ))
+    Ok(RemoteDigest {
+        digest: remote.descriptor.digest.unwrap_or_default(),
+        via: Via::Engine(why),
+    })
 }

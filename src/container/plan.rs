@@ -5,54 +5,47 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// What we read from the Engine about the container under the name.
-///
-/// The fields from our labels (`declared_spec`, `owner`, ...) are set only when this tool wrote
-/// them: a container also carries its image's labels, and an image committed from one of our
-/// containers carries ours ([`crate::diff`] sorts them out).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Observed {
-    pub id: String,
-    pub image_id: String,
-    /// The Engine's `State.Status`: created, running, paused, restarting, removing, exited, dead.
-    pub status: String,
-    /// The canonical spec recorded on the container when we created it; `None` when it was not
-    /// created by this tool (or by an older version without the record).
-    pub declared_spec: Option<String>,
-    /// Seconds the Engine waits after the stop signal before killing (`None`: its default, 10).
-    pub stop_timeout: Option<i64>,
-    /// The name the container was declared for (our label); `None` when we did not create it.
-    pub owner: Option<String>,
-    /// The ID of the container this one replaced (our label), which links a new container to
-    /// the backup an interrupted redeploy left.
-    pub previous_container: Option<String>,
-    /// The image ID of the container this one replaced (our label; what `rollback` goes to).
-    pub previous_image: Option<String>,
-    /// The image reference it was declared with (our label).
-    pub image_ref: Option<String>,
-    /// The replica set it belongs to (our label).
-    pub replica_of: Option<String>,
-    /// The manifest digest its image was pulled under (our label, `repo@sha256:...`).
-    pub digest: Option<String>,
-    /// Its volume mounts, which a replacement takes over where it would get fresh anonymous
-    /// ones.
-    pub volumes: Vec<VolumeMount>,
-    /// Started with `--rm`: the Engine deletes it (and its anonymous volumes) once it stops.
-    pub auto_remove: bool,
-}
-
-/// A volume mounted in a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeMount {
-    pub name: String,
-    pub destination: String,
-}
+use crate::container::observe::{Observed, Status};
+use crate::reference::short_id;
 
 /// What is declared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Desired<'a> {
-    pub image_id: &'a str,
+    pub image: Target<'a>,
     pub spec_json: &'a str,
+}
+
+/// The image the name must run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// This image ID (pulled, or on this host).
+    Id(&'a str),
+    /// In a dry run, an image a pull would bring: the registry's manifest digest of it
+    /// (`sha256:...`); its ID is known only once it is pulled.
+    Pending(&'a str),
+}
+
+impl<'a> Target<'a> {
+    /// The image ID, or the pending digest.
+    pub fn id_or_digest(self) -> &'a str {
+        match self {
+            Target::Id(id) | Target::Pending(id) => id,
+        }
+    }
+
+    /// Whether `current` runs this image: the same ID, or (pending) the container records
+    /// that very manifest digest.
+    fn is_run_by(self, current: &Observed) -> bool {
+        match self {
+            Target::Id(id) => current.image_id == id,
+            Target::Pending(digest) => current
+                .record
+                .digest
+                .as_deref()
+                .and_then(|d| d.rsplit_once('@'))
+                .is_some_and(|(_, recorded)| recorded == digest),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +57,23 @@ pub enum Action {
 }
 
 impl Action {
+    /// As the report says what was done: `none`, `created`, `started`, `replaced`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::None => "none",
             Action::Create => "created",
             Action::Start => "started",
             Action::Replace => "replaced",
+        }
+    }
+
+    /// As a dry run says what would be done: `create`, `start`, `replace`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::None => "leave",
+            Action::Create => "create",
+            Action::Start => "start",
+            Action::Replace => "replace",
         }
     }
 }
@@ -82,6 +86,12 @@ pub enum Reason {
         old: String,
         new: String,
     },
+    /// In a dry run: the registry holds another image for the tag than the one running (by
+    /// manifest digest), not pulled yet.
+    RegistryMoved {
+        old: String,
+        digest: String,
+    },
     /// The declared settings differ; the names of the settings that changed.
     SpecChanged {
         settings: Vec<String>,
@@ -90,10 +100,10 @@ pub enum Reason {
     SpecUnrecorded,
     /// The container is dead (or being removed) and cannot be started again.
     NotStartable {
-        status: String,
+        status: Status,
     },
     Stopped {
-        status: String,
+        status: Status,
     },
     /// Asked for (Salt's `watch` requisite fired) although nothing differs.
     Forced,
@@ -107,6 +117,11 @@ impl Reason {
             Reason::ImageChanged { old, new } => {
                 format!("running {}, tag now {}", short_id(old), short_id(new))
             }
+            Reason::RegistryMoved { old, digest } => format!(
+                "running {}, registry digest now {}",
+                short_id(old),
+                short_id(digest)
+            ),
             Reason::SpecChanged { settings } => {
                 format!("declared settings changed: {}", settings.join(", "))
             }
@@ -158,13 +173,18 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
         };
     };
     let mut reasons = Vec::new();
-    if current.image_id != desired.image_id {
-        reasons.push(Reason::ImageChanged {
+    match desired.image {
+        target if target.is_run_by(current) => {}
+        Target::Id(new) => reasons.push(Reason::ImageChanged {
             old: current.image_id.clone(),
-            new: desired.image_id.to_string(),
-        });
+            new: new.to_string(),
+        }),
+        Target::Pending(digest) => reasons.push(Reason::RegistryMoved {
+            old: current.image_id.clone(),
+            digest: digest.to_string(),
+        }),
     }
-    match &current.declared_spec {
+    match &current.record.spec {
         None => reasons.push(Reason::SpecUnrecorded),
         Some(recorded) if recorded != desired.spec_json => reasons.push(Reason::SpecChanged {
             settings: spec_diff(Some(recorded), desired.spec_json)
@@ -173,9 +193,9 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
         }),
         Some(_) => {}
     }
-    if matches!(current.status.as_str(), "dead" | "removing") {
+    if !current.status.is_startable() {
         reasons.push(Reason::NotStartable {
-            status: current.status.clone(),
+            status: current.status,
         });
     }
     if !reasons.is_empty() {
@@ -186,16 +206,14 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
     }
     // Same image, same settings: only its run state can be off. `paused` and `restarting` are
     // the Engine's business (an operator's pause, a restart policy at work), not drift.
-    match current.status.as_str() {
-        "running" | "paused" | "restarting" => Plan {
+    match current.status {
+        status if status.is_running() => Plan {
             action: Action::None,
             reasons,
         },
         status => Plan {
             action: Action::Start,
-            reasons: vec![Reason::Stopped {
-                status: status.to_string(),
-            }],
+            reasons: vec![Reason::Stopped { status }],
         },
     }
 }
@@ -222,16 +240,6 @@ pub fn spec_diff(recorded: Option<&str>, declared: &str) -> BTreeMap<String, (Va
     diff
 }
 
-/// `sha256:0123456789ab...` -> `sha256:0123456789ab`, the length `docker ps` shows.
-pub fn short_id(id: &str) -> String {
-    // By characters, not bytes: IDs also come from labels, which may hold anything.
-    let first_12 = |text: &str| text.chars().take(12).collect::<String>();
-    match id.split_once(':') {
-        Some((algo, hex)) => format!("{algo}:{}", first_12(hex)),
-        None => first_12(id),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,8 +260,11 @@ mod tests {
         Observed {
             id: "c1".into(),
             image_id: image.into(),
-            status: status.into(),
-            declared_spec: spec.map(String::from),
+            status: Status::parse(status),
+            record: crate::spec::record::Record {
+                spec: spec.map(String::from),
+                ..Default::default()
+            },
             ..Observed::default()
         }
     }
@@ -263,7 +274,7 @@ mod tests {
         let p = plan(
             None,
             &Desired {
-                image_id: "sha256:new",
+                image: Target::Id("sha256:new"),
                 spec_json: SPEC_A,
             },
         );
@@ -275,7 +286,7 @@ mod tests {
     #[test]
     fn exhaustive_over_image_spec_and_state() {
         let desired = Desired {
-            image_id: "sha256:new",
+            image: Target::Id("sha256:new"),
             spec_json: SPEC_A,
         };
         for image in ["sha256:new", "sha256:old"] {
@@ -283,7 +294,7 @@ mod tests {
                 for status in STATUSES {
                     let current = observed(image, status, spec);
                     let p = plan(Some(&current), &desired);
-                    let image_differs = image != desired.image_id;
+                    let image_differs = image != "sha256:new";
                     let spec_differs = spec != Some(SPEC_A);
                     let unstartable = matches!(*status, "dead" | "removing");
                     let expected = if image_differs || spec_differs || unstartable {
@@ -314,7 +325,7 @@ mod tests {
     #[test]
     fn force_replaces_only_what_would_otherwise_be_kept() {
         let desired = Desired {
-            image_id: "sha256:x",
+            image: Target::Id("sha256:x"),
             spec_json: SPEC_A,
         };
         for status in STATUSES {
@@ -334,7 +345,7 @@ mod tests {
         let p = plan(
             Some(&current),
             &Desired {
-                image_id: "sha256:x",
+                image: Target::Id("sha256:x"),
                 spec_json: SPEC_B,
             },
         );
@@ -367,7 +378,22 @@ mod tests {
             r.describe(),
             "running sha256:111111111111, tag now sha256:999999999999"
         );
-        assert_eq!(short_id("abc"), "abc");
-        assert_eq!(short_id("sha256:ééééééééééééé"), "sha256:éééééééééééé");
+    }
+
+    #[test]
+    fn a_pending_image_is_judged_by_the_digest_the_container_records() {
+        let mut current = observed("sha256:old", "running", Some(SPEC_A));
+        let desired = Desired {
+            image: Target::Pending("sha256:d2"),
+            spec_json: SPEC_A,
+        };
+        let p = plan(Some(&current), &desired);
+        assert_eq!(p.action, Action::Replace);
+        assert_eq!(
+            p.summary(),
+            "running sha256:old, registry digest now sha256:d2"
+        );
+        current.record.digest = Some("reg/web@sha256:d2".into());
+        assert_eq!(plan(Some(&current), &desired).action, Action::None);
     }
 }

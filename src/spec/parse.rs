@@ -1,48 +1,17 @@
-//! The declared container configuration: parsed strictly from the keyword arguments of Salt's
-//! `docker_container.running` (`environment`, `port_bindings`, ...), normalised so that equal
-//! intent gives equal values, and serialised canonically so that drift is a string comparison.
-//!
-//! The new container is built from this spec alone; nothing is copied from the old container.
+//! Parsing the declared configuration strictly from the keyword arguments of Salt's
+//! `docker_container.running` (`environment`, `port_bindings`, ...): unknown keywords and
+//! malformed values are errors that name the keyword, before any Docker call.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Mount,
-    MountType, NetworkingConfig, PortBinding, RestartPolicy as EngineRestartPolicy,
-    RestartPolicyNameEnum,
-};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-
-/// Labels under this prefix belong to this tool; users may not declare them.
-pub const LABEL_PREFIX: &str = "io.saltext.docker-deploy.";
-/// The canonical JSON of the declared spec, recorded on every container we create.
-pub const LABEL_SPEC: &str = "io.saltext.docker-deploy.spec";
-/// The image reference the container was declared with.
-pub const LABEL_IMAGE: &str = "io.saltext.docker-deploy.image";
-/// The container name the spec belongs to (the temporary container carries it too).
-pub const LABEL_NAME: &str = "io.saltext.docker-deploy.name";
-/// The image ID that ran under the name before this container replaced it.
-pub const LABEL_PREVIOUS_IMAGE: &str = "io.saltext.docker-deploy.previous-image";
-/// The ID of the container this one replaced: links a new container to its backup.
-pub const LABEL_PREVIOUS_CONTAINER: &str = "io.saltext.docker-deploy.previous-container";
-/// The role the container was created for: `temporary` (created under `name.deploy-new`) or
-/// `primary` (created under the name). Labels cannot change, so a container's role now is the
-/// name it holds; this one records where it started.
-pub const LABEL_ROLE: &str = "io.saltext.docker-deploy.role";
-/// The registry's manifest digest (`repo@sha256:...`) the container's image was pulled under,
-/// when the run knew it. A no-op compares the registry's digest with it instead of reading the
-/// local tag: the same manifest digest means the same image.
-pub const LABEL_DIGEST: &str = "io.saltext.docker-deploy.digest";
-/// The replica set a container belongs to (`replicas=N` manages `name-1` .. `name-N`).
-pub const LABEL_REPLICA_OF: &str = "io.saltext.docker-deploy.replica-of";
-/// The image ID the container was created from. A container carries its image's labels too,
-/// and an image committed from one of our containers carries ours: labels are ours only on a
-/// container that runs the image they record (an image's ID hashes its labels, so no image can
-/// record itself).
-pub const LABEL_IMAGE_ID: &str = "io.saltext.docker-deploy.image-id";
+use crate::input::{describe, type_name, whole_number, Invalid};
+use crate::spec::declared::{
+    ContainerSpec, HealthCheck, HostBinding, NetworkAttachment, RestartPolicy,
+};
+use crate::spec::record::LABEL_PREFIX;
 
 /// Every keyword the spec accepts, in the order they are documented.
 pub const KEYWORDS: &[&str] = &[
@@ -65,108 +34,12 @@ pub const KEYWORDS: &[&str] = &[
     "healthcheck",
 ];
 
-/// The normalised spec. Field order and `BTreeMap`s make its JSON canonical; it reads back
-/// (`Deserialize`) from the record on a container, which `rollback` redeploys from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ContainerSpec {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub environment: BTreeMap<String, String>,
-    /// `"80/tcp"` -> host bindings, sorted.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub port_bindings: BTreeMap<String, Vec<HostBinding>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub binds: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
-    pub volumes: BTreeSet<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restart_policy: Option<RestartPolicy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_mode: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub networks: BTreeMap<String, NetworkAttachment>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub working_dir: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extra_hosts: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shutdown_timeout: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<HealthCheck>,
-}
-
-/// A declared HEALTHCHECK; durations in milliseconds (the Engine wants nanoseconds).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HealthCheck {
-    /// `["CMD-SHELL", "..."]`, `["CMD", ...]` or `["NONE"]` (turns the image's check off).
-    pub test: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retries: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_period_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct HostBinding {
-    pub host_ip: String,
-    /// Empty means "any free port"; `8080-8082` a range (one port per replica).
-    pub host_port: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestartPolicy {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_retry_count: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct NetworkAttachment {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipv4_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipv6_address: Option<String>,
-}
-
-/// Builds the `InvalidSpec` error for one keyword of one container.
-struct Invalid<'a> {
-    container: &'a str,
-}
-
-impl Invalid<'_> {
-    fn err(&self, keyword: &str, why: impl std::fmt::Display) -> Error {
-        Error::InvalidSpec(format!(
-            "container {:?}: {keyword}: {why}; nothing was changed",
-            self.container
-        ))
-    }
-}
-
 impl ContainerSpec {
     /// Parses the keyword arguments declared for `container`. Unknown keywords and malformed
     /// values are errors; `null` means "not declared", as an omitted keyword does.
     pub fn from_keywords(container: &str, keywords: &Map<String, Value>) -> Result<Self> {
-        let inv = Invalid { container };
+        let context = format!("container {container:?}");
+        let inv = Invalid { context: &context };
         let mut spec = ContainerSpec::default();
         for (keyword, value) in keywords {
             if value.is_null() && KEYWORDS.contains(&keyword.as_str()) {
@@ -202,11 +75,13 @@ impl ContainerSpec {
                 "stop_signal" => spec.stop_signal = Some(parse_signal(&inv, value)?),
                 "healthcheck" => spec.healthcheck = Some(parse_healthcheck(&inv, value)?),
                 _ => {
-                    return Err(Error::InvalidSpec(format!(
-                        "container {container:?}: unknown keyword {keyword:?} (known: {}); \
-                         nothing was changed",
-                        KEYWORDS.join(", ")
-                    )))
+                    return Err(Error::invalid(
+                        &context,
+                        format!(
+                            "unknown keyword {keyword:?} (known: {})",
+                            KEYWORDS.join(", ")
+                        ),
+                    ))
                 }
             }
         }
@@ -227,261 +102,6 @@ impl ContainerSpec {
             }
         }
         Ok(spec)
-    }
-
-    /// Reads back the record [`canonical_json`](Self::canonical_json) wrote on a container.
-    pub fn from_record(container: &str, record: &str) -> Result<Self> {
-        serde_json::from_str(record).map_err(|e| {
-            Error::Docker(format!(
-                "container {container:?}: its record of the declared settings cannot be read \
-                 ({e}); nothing was changed"
-            ))
-        })
-    }
-
-    /// Host ports that only one container can hold at a time (not `""`, "any free port").
-    pub fn fixed_host_ports(&self) -> Vec<String> {
-        self.port_bindings
-            .values()
-            .flatten()
-            .filter(|b| !b.host_port.is_empty())
-            .map(|b| b.host_port.clone())
-            .collect()
-    }
-
-    /// The spec of replica `index` (1-based) of `count`: each host port range `a-b` gives the
-    /// replica its own port, `a + index - 1`; it must have exactly `count` ports.
-    pub fn for_replica(&self, container: &str, index: u32, count: u32) -> Result<Self> {
-        let inv = Invalid { container };
-        let mut spec = self.clone();
-        for bindings in spec.port_bindings.values_mut() {
-            for binding in bindings.iter_mut() {
-                match binding.host_port.split_once('-') {
-                    Some((first, last)) => {
-                        let (first, last): (u32, u32) = (
-                            first.parse().unwrap_or_default(),
-                            last.parse().unwrap_or_default(),
-                        );
-                        if last + 1 - first != count {
-                            return Err(inv.err(
-                                "port_bindings",
-                                format!(
-                                    "the host port range {}-{} has {} ports for {count} replicas",
-                                    first,
-                                    last,
-                                    last + 1 - first
-                                ),
-                            ));
-                        }
-                        binding.host_port = (first + index - 1).to_string();
-                    }
-                    None if !binding.host_port.is_empty() && count > 1 => {
-                        return Err(inv.err(
-                            "port_bindings",
-                            format!(
-                                "host port {} cannot be held by {count} replicas at once; give \
-                                 a range with one port per replica, such as {}-{}",
-                                binding.host_port,
-                                binding.host_port,
-                                binding.host_port.parse::<u32>().unwrap_or(0) + count - 1
-                            ),
-                        ));
-                    }
-                    None => {}
-                }
-            }
-        }
-        Ok(spec)
-    }
-
-    /// The container paths where a container of this spec gets anonymous volumes: its image's
-    /// VOLUMEs and the declared `volumes`, less the paths a declared bind covers.
-    pub fn anonymous_volume_paths(&self, image_volumes: &[String]) -> BTreeSet<String> {
-        let bound: BTreeSet<String> = self
-            .binds
-            .iter()
-            .filter_map(|bind| bind.split(':').nth(1))
-            .map(clean_path)
-            .collect();
-        image_volumes
-            .iter()
-            .chain(&self.volumes)
-            .map(|path| clean_path(path))
-            .filter(|path| !bound.contains(path))
-            .collect()
-    }
-
-    /// The canonical JSON recorded on the container: equal specs give equal strings.
-    pub fn canonical_json(&self) -> String {
-        serde_json::to_string(self).expect("a spec of strings and maps always serialises")
-    }
-
-    /// The user-defined networks the container needs: `networks`, and a `network_mode` that
-    /// names one (not `host`, `none`, `container:...`).
-    pub fn network_names(&self) -> impl Iterator<Item = &String> {
-        let mode = self.network_mode.as_ref().filter(|m| {
-            !matches!(m.as_str(), "host" | "none" | "bridge" | "default")
-                && !m.starts_with("container:")
-        });
-        self.networks.keys().chain(mode)
-    }
-
-    /// The networks to connect after create: the Engine (API 1.41) takes only one at create.
-    pub fn extra_networks(&self) -> impl Iterator<Item = (&String, &NetworkAttachment)> {
-        self.networks.iter().skip(1)
-    }
-
-    /// The body of `POST /containers/create`, from this spec alone.
-    /// `volumes` are existing volumes to mount (a previous container's, taken over).
-    pub fn to_create_body(
-        &self,
-        image: &str,
-        tool_labels: &[(&str, String)],
-        volumes: &[crate::plan::VolumeMount],
-    ) -> ContainerCreateBody {
-        let mut labels: HashMap<String, String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        labels.extend(tool_labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
-
-        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = self
-            .port_bindings
-            .iter()
-            .map(|(port, hosts)| {
-                let hosts = hosts
-                    .iter()
-                    .map(|h| PortBinding {
-                        host_ip: Some(h.host_ip.clone()),
-                        host_port: Some(h.host_port.clone()),
-                    })
-                    .collect();
-                (port.clone(), Some(hosts))
-            })
-            .collect();
-
-        let first_network = self.networks.iter().next();
-        let network_mode = self
-            .network_mode
-            .clone()
-            .or_else(|| first_network.map(|(name, _)| name.clone()));
-
-        let host_config = HostConfig {
-            binds: non_empty(self.binds.clone()),
-            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-            restart_policy: self.restart_policy.as_ref().map(|p| EngineRestartPolicy {
-                name: Some(match p.name.as_str() {
-                    "always" => RestartPolicyNameEnum::ALWAYS,
-                    "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-                    "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-                    _ => RestartPolicyNameEnum::NO,
-                }),
-                maximum_retry_count: p.maximum_retry_count,
-            }),
-            network_mode,
-            extra_hosts: non_empty(self.extra_hosts.clone()),
-            mounts: non_empty(
-                volumes
-                    .iter()
-                    .map(|v| Mount {
-                        target: Some(v.destination.clone()),
-                        source: Some(v.name.clone()),
-                        typ: Some(MountType::VOLUME),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-
-        let networking_config = first_network.map(|(name, attachment)| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(name.clone(), attachment.endpoint())])),
-        });
-
-        ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: self.command.clone(),
-            entrypoint: self.entrypoint.clone(),
-            env: non_empty(
-                self.environment
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-            ),
-            exposed_ports: non_empty(self.port_bindings.keys().cloned().collect()),
-            volumes: non_empty(self.volumes.iter().cloned().collect()),
-            labels: Some(labels),
-            user: self.user.clone(),
-            working_dir: self.working_dir.clone(),
-            hostname: self.hostname.clone(),
-            stop_signal: self.stop_signal.clone(),
-            stop_timeout: self.shutdown_timeout,
-            healthcheck: self.healthcheck.as_ref().map(|h| {
-                // Bounded at parse time (a day), so this cannot overflow; saturate anyway.
-                let nanos = |ms: Option<i64>| ms.map(|ms| ms.saturating_mul(1_000_000));
-                HealthConfig {
-                    test: Some(h.test.clone()),
-                    interval: nanos(h.interval_ms),
-                    timeout: nanos(h.timeout_ms),
-                    retries: h.retries,
-                    start_period: nanos(h.start_period_ms),
-                    ..Default::default()
-                }
-            }),
-            host_config: Some(host_config),
-            networking_config,
-            ..Default::default()
-        }
-    }
-}
-
-impl NetworkAttachment {
-    pub fn endpoint(&self) -> EndpointSettings {
-        let ipam = (self.ipv4_address.is_some() || self.ipv6_address.is_some()).then(|| {
-            EndpointIpamConfig {
-                ipv4_address: self.ipv4_address.clone(),
-                ipv6_address: self.ipv6_address.clone(),
-                ..Default::default()
-            }
-        });
-        EndpointSettings {
-            aliases: non_empty(self.aliases.clone()),
-            ipam_config: ipam,
-            ..Default::default()
-        }
-    }
-}
-
-/// A container path as the Engine compares mount points (Go's `path.Clean`): `//`, `/./`,
-/// `..` and trailing slashes resolved, so `/data//db/` and `/data/db` are one path.
-pub fn clean_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
-    (!v.is_empty()).then_some(v)
-}
-
-/// The type of a value for a message, never the value itself (it may be a secret).
-pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a dict",
     }
 }
 
@@ -1216,14 +836,11 @@ pub const MAX_RETRIES: i64 = 1_000_000;
 
 /// A whole number in `0..=max` (a number, or its text).
 fn parse_whole(inv: &Invalid, keyword: &str, what: &str, value: &Value, max: i64) -> Result<i64> {
-    let number = crate::options::whole_number(value);
+    let number = whole_number(value);
     number.filter(|n| (0..=max).contains(n)).ok_or_else(|| {
         inv.err(
             keyword,
-            format!(
-                "expected {what} from 0 to {max}, got {}",
-                crate::options::describe(value)
-            ),
+            format!("expected {what} from 0 to {max}, got {}", describe(value)),
         )
     })
 }
@@ -1266,7 +883,7 @@ fn parse_duration_ms(inv: &Invalid, what: &str, value: &Value) -> Result<i64> {
                 format!(
                     "{what} must be a duration from 0 to 24 hours such as 5, \"5s\" or \"500ms\", \
                      got {}",
-                    crate::options::describe(value)
+                    describe(value)
                 ),
             )
         })
@@ -1357,6 +974,9 @@ fn parse_signal(inv: &Invalid, value: &Value) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
+    use crate::spec::declared::clean_path;
+    use crate::spec::record::LABEL_SPEC;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<ContainerSpec> {
@@ -1365,7 +985,8 @@ mod tests {
 
     fn invalid(v: Value, needle: &str) {
         match parse(v.clone()) {
-            Err(Error::InvalidSpec(msg)) => {
+            Err(e) if e.is(ErrorKind::InvalidSpec) => {
+                let msg = e.to_string();
                 assert!(
                     msg.contains(needle),
                     "{v}: message {msg:?} lacks {needle:?}"

@@ -24,13 +24,13 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::pull::Auth;
+use crate::engine::Io;
+use crate::image::auth::Auth;
 use crate::reference::ImageRef;
 
 /// Why the registry gave no usable answer directly; the caller asks the Engine instead and
@@ -491,10 +491,6 @@ impl Challenge {
             .map(|(_, v)| v.as_str())
     }
 }
-
-/// A byte stream hyper can speak HTTP/1.1 over (TCP, TLS, or a Unix socket).
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// One HTTP/1.1 connection to an origin, kept for the challenge's second request.
 struct Connection {

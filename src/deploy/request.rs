@@ -1,0 +1,194 @@
+//! What a redeploy is asked to do: the container's name, image and declared spec, and how it
+//! runs (the options), all checked before any Docker call.
+
+use std::time::Duration;
+
+use crate::container::converge::Strategy;
+use crate::container::scene::{BACKUP_SUFFIX, TEMPORARY_SUFFIX};
+use crate::container::verify::Verification;
+use crate::error::{Error, Result};
+use crate::image::auth::Auth;
+use crate::image::refresh::PullPolicy;
+use crate::options::Options;
+use crate::reference::ImageRef;
+use crate::spec::ContainerSpec;
+
+#[derive(Debug, Clone)]
+pub struct RedeployRequest {
+    pub name: String,
+    pub image: ImageRef,
+    pub spec: ContainerSpec,
+    pub pull_policy: PullPolicy,
+    pub auth: Option<Auth>,
+    /// Replace the container even when nothing differs (Salt's `watch` requisite).
+    pub force: bool,
+    pub strategy: Strategy,
+    /// Bring the previous container back when the new one fails (default). `false` keeps the
+    /// failed container for inspection and the previous one stopped.
+    pub rollback: bool,
+    pub verification: Verification,
+    /// How long to wait for another redeploy of the same container on this host.
+    pub lock_timeout: Duration,
+    /// After a success, remove images of the repository beyond the newest N (never one in use).
+    pub keep_images: Option<u32>,
+    /// Give the new container fresh anonymous volumes; by default it takes over the old one's.
+    pub renew_anonymous_volumes: bool,
+    /// The longest a pull may take.
+    pub pull_timeout: Duration,
+    /// Decide as a real run would, and say so: no pull, no lock, no step taken.
+    pub dry_run: bool,
+    /// Deploy this image rather than the tag's (`rollback`; replicas and group entries after
+    /// their one pull).
+    pub pinned: Option<Pinned>,
+    /// The replica set this container belongs to.
+    pub replica_of: Option<String>,
+}
+
+/// An image a request deploys instead of asking for the tag's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    /// This image ID, and the manifest digest it was pulled under (`repo@sha256:...`) when
+    /// known, recorded on the container it creates.
+    Image { id: String, digest: Option<String> },
+    /// In a dry run: the image a pull would bring, by the registry's manifest digest.
+    Pending { digest: String },
+}
+
+impl RedeployRequest {
+    /// The request for `name` with the given options (`options.replicas` is the caller's).
+    pub fn new(name: &str, image: ImageRef, spec: ContainerSpec, options: Options) -> Result<Self> {
+        validate_container_name(name)?;
+        Ok(RedeployRequest {
+            name: name.to_string(),
+            image,
+            spec,
+            pull_policy: options.pull_policy,
+            auth: options.auth,
+            force: options.force,
+            strategy: options.strategy,
+            rollback: options.rollback,
+            verification: Verification {
+                health_timeout: options.health_timeout,
+                min_uptime: options.min_uptime,
+            },
+            lock_timeout: options.lock_timeout,
+            keep_images: options.keep_images,
+            renew_anonymous_volumes: options.renew_anonymous_volumes,
+            pull_timeout: options.pull_timeout,
+            dry_run: options.dry_run,
+            pinned: None,
+            replica_of: None,
+        })
+    }
+
+    /// What a message about this request is about: `container "web"`.
+    pub fn subject(&self) -> String {
+        format!("container {:?}", self.name)
+    }
+
+    /// Checks what can be checked before any Docker call.
+    pub fn validate(&self) -> Result<()> {
+        validate_container_name(&self.name)?;
+        let fixed = self.spec.fixed_host_ports();
+        if self.strategy == Strategy::StartFirst && !fixed.is_empty() {
+            return Err(Error::invalid(
+                self.subject(),
+                format!(
+                    "strategy \"start-first\" runs the new container beside the old one, but \
+                     host port(s) {} can be held by only one of them; use \"create-first\" or \
+                     publish without a fixed host port",
+                    fixed.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Container names are used as lock file names too: bounded so that one always fits.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// The Engine's rule for container names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, and ours: at most
+/// [`MAX_NAME_LEN`] characters, and not one of the helper names a redeploy uses for another
+/// container (`<name>.deploy-new`, `<name>.deploy-old`). Checked before any call.
+pub fn validate_container_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        // Never the whole of a long input in a message.
+        let shown: String = name.chars().take(64).collect();
+        let more = if shown.len() < name.len() { "..." } else { "" };
+        return Err(Error::invalid(
+            "",
+            format!(
+                "container name {shown:?}{more} is invalid: it must match \
+                 [a-zA-Z0-9][a-zA-Z0-9_.-]+"
+            ),
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(
+            "",
+            format!(
+                "container name {:?}... is invalid: it is longer than {MAX_NAME_LEN} characters",
+                &name[..32]
+            ),
+        ));
+    }
+    if let Some(suffix) = [TEMPORARY_SUFFIX, BACKUP_SUFFIX]
+        .into_iter()
+        .find(|suffix| name.ends_with(suffix))
+    {
+        return Err(Error::invalid(
+            "",
+            format!(
+                "container name {name:?} is invalid: names ending in {suffix:?} are the helper \
+                 names of a redeploy of {:?}",
+                &name[..name.len() - suffix.len()]
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_before_any_call() {
+        for bad in ["web.deploy-new", "web.deploy-old", "-web", "w", "a/b", "é"] {
+            assert!(validate_container_name(bad).is_err(), "{bad}");
+        }
+        let long = "w".repeat(MAX_NAME_LEN + 1);
+        let err = validate_container_name(&long).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
+        assert!(validate_container_name("web.deploy-newer").is_ok());
+        assert!(validate_container_name(&"w".repeat(MAX_NAME_LEN)).is_ok());
+    }
+
+    #[test]
+    fn start_first_with_a_fixed_host_port_is_refused() {
+        let spec = ContainerSpec::from_keywords(
+            "web",
+            serde_json::json!({"port_bindings": ["8080:80"]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        let options = Options {
+            strategy: Strategy::StartFirst,
+            ..Options::default()
+        };
+        let request =
+            RedeployRequest::new("web", ImageRef::parse("reg/web").unwrap(), spec, options)
+                .unwrap();
+        let err = request.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("8080") && err.contains("nothing was changed"),
+            "{err}"
+        );
+    }
+}

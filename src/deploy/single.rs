@@ -1,0 +1,329 @@
+//! One container: pull -> lock -> observe -> recover -> plan -> apply -> verify, and its report.
+//!
+//! The common case, nothing to do, is settled first in one round of reads ([`settled`]); a
+//! change takes the full way ([`full`]). A dry run is the same path with the switch on: it
+//! takes no lock, pulls nothing (the registry is asked what a pull would bring), and stops
+//! once the plan is made ([`crate::container::converge`]).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+
+use crate::container::converge::{converge, Settings};
+use crate::container::docker::{Blueprint, DockerEngine};
+use crate::container::plan::{plan, Action, Desired, Target};
+use crate::container::scene::{read_scene, Scene};
+use crate::deploy::report::{Outcome, RedeployReport, Run};
+use crate::deploy::request::{Pinned, RedeployRequest};
+use crate::error::{ErrorKind, Result};
+use crate::image::check::{compare, local_image, remote_digest, LocalImage};
+use crate::image::fault::PULL_LEFT;
+use crate::image::prune::prune_images;
+use crate::image::pull::PullReport;
+use crate::image::refresh::{confirmed, local_image_id, refresh, PullPolicy, Refreshed};
+use crate::lock;
+use crate::spec::record::Record;
+use crate::steps::{no_log, Steps};
+
+/// Brings the container `request.name` to the declared image and spec. `steps` receives one
+/// line per step.
+pub async fn redeploy(
+    docker: &Docker,
+    request: &RedeployRequest,
+    steps: &mut Steps<'_>,
+) -> Result<RedeployReport> {
+    request.validate()?;
+    let early = match request.dry_run {
+        true => Some(Early::default()),
+        false => lock::try_acquire(lock::Subject::Container(&request.name))?.map(Early::held),
+    };
+    redeploy_from(docker, request, early, steps).await
+}
+
+/// What a run starts with when the one-round no-op may settle it: the lock, taken without
+/// waiting (none in a dry run), and the scene when a group's listing already read it.
+#[derive(Default)]
+pub(crate) struct Early {
+    pub held: Option<lock::HostLock>,
+    pub scene: Option<Scene>,
+}
+
+impl Early {
+    pub(crate) fn held(held: lock::HostLock) -> Early {
+        Early {
+            held: Some(held),
+            scene: None,
+        }
+    }
+}
+
+/// [`redeploy`], given what it starts with: `early` when the no-op may be settled in one
+/// round of reads, `None` for the full way at once (a busy lock, a group's pulled entry).
+pub(crate) async fn redeploy_from(
+    docker: &Docker,
+    request: &RedeployRequest,
+    early: Option<Early>,
+    steps: &mut Steps<'_>,
+) -> Result<RedeployReport> {
+    request.validate()?;
+    if let Some(Early { held, scene }) = early {
+        if let Some(result) = settled(docker, request, scene, steps).await {
+            return result;
+        }
+        // Anything but "nothing to do" takes the full way, which reads everything again: the
+        // pull runs without the lock, so that a slow pull never holds up another run.
+        drop(held);
+    }
+    full(docker, request, steps).await
+}
+
+/// A group's first phase for one entry: the one-round no-op under the lock it took (if any),
+/// released before returning, settled or not.
+pub(crate) async fn settle_only(
+    docker: &Docker,
+    request: &RedeployRequest,
+    early: Early,
+    steps: &mut Steps<'_>,
+) -> Option<Result<RedeployReport>> {
+    let Early { held, scene } = early;
+    let outcome = settled(docker, request, scene, steps).await;
+    drop(held);
+    outcome
+}
+
+/// The full way: the pull (no lock: it only moves the local tag, and two pulls of a tag
+/// agree), the lock, what runs under the three names, then recovery, plan and steps.
+async fn full(
+    docker: &Docker,
+    request: &RedeployRequest,
+    steps: &mut Steps<'_>,
+) -> Result<RedeployReport> {
+    let name = &request.name;
+    let left = format!("container {name:?} was left as it was");
+    let refreshed = refresh_for(docker, request, steps).await?;
+    let started = Instant::now();
+    let held = match request.dry_run {
+        true => None,
+        false => Some(lock::acquire(lock::Subject::Container(name), request.lock_timeout).await?),
+    };
+    if held
+        .as_ref()
+        .is_some_and(|h| h.waited > Duration::from_millis(100))
+    {
+        steps.record(
+            "lock",
+            started,
+            format!("waited for another redeploy of {name:?}"),
+        );
+    }
+    let contended = held.as_ref().is_some_and(|h| h.contended);
+    // The image and the containers after the lock: a run that waited deploys what the tag
+    // says now, against what the other run left. Independent reads, so both at once.
+    let pulled = refreshed.report;
+    let image = async {
+        match (&request.pinned, refreshed.pending, refreshed.image_id) {
+            (Some(pinned), ..) => Ok(pinned.clone()),
+            (None, Some(digest), _) => Ok(Pinned::Pending { digest }),
+            // A run that held the lock may have pulled a newer image of the tag meanwhile.
+            (None, None, Some(id)) if !contended => Ok(Pinned::Image { id, digest: None }),
+            (None, None, _) => local_image_id(docker, &request.image, &left)
+                .await
+                .map(|id| Pinned::Image { id, digest: None })
+                .map_err(|e| e.about(request.subject())),
+        }
+    };
+    let (image, scene) = tokio::join!(image, read_scene(docker, name, &left));
+    let (image, scene) = (image?, scene?);
+    let target = match &image {
+        Pinned::Image { id, .. } => Target::Id(id),
+        Pinned::Pending { digest } => Target::Pending(digest),
+    };
+    // The digest the deployed image came under, when this run knows it for that very image.
+    let digest = match (&image, &pulled) {
+        (Pinned::Image { id, .. }, Some(pulled)) if &pulled.id == id => pulled.digest.clone(),
+        (Pinned::Image { digest, .. }, _) => digest.clone(),
+        (Pinned::Pending { .. }, _) => None,
+    };
+
+    let spec_json = request.spec.canonical_json();
+    let blueprint = Blueprint {
+        name,
+        spec: &request.spec,
+        image_id: target.id_or_digest(),
+        record: Record {
+            spec: Some(spec_json.clone()),
+            owner: Some(name.clone()),
+            image_ref: Some(request.image.to_string()),
+            digest,
+            replica_of: request.replica_of.clone(),
+            ..Record::default()
+        },
+        verification: request.verification,
+        renew_anonymous_volumes: request.renew_anonymous_volumes,
+    };
+    let mut engine = DockerEngine::new(docker, blueprint, Some(scene), steps);
+    let desired = Desired {
+        image: target,
+        spec_json: &spec_json,
+    };
+    let settings = Settings {
+        strategy: request.strategy,
+        rollback: request.rollback,
+        force: request.force,
+        dry_run: request.dry_run,
+    };
+    let result = converge(&mut engine, name, &desired, settings).await;
+    let kept_volumes = std::mem::take(&mut engine.kept_volumes);
+    let steps = engine.steps;
+    let run = Run {
+        request,
+        target,
+        spec_json: &spec_json,
+        pulled,
+    };
+    let mut report = match result {
+        Ok(done) => run.converged(done, steps),
+        Err(failed) => return Err(run.failed(failed, steps)),
+    };
+    report.warnings.extend(kept_volumes);
+    if let (Some(keep), false) = (request.keep_images, request.dry_run) {
+        let (removed, failed) =
+            prune_images(docker, &request.image, keep, &HashSet::new(), steps).await;
+        report.removed_images = removed;
+        report.warnings.extend(failed);
+        report.steps = steps.done.clone();
+    }
+    drop(held);
+    Ok(report)
+}
+
+/// The no-op in one round. The registry's digest, and what runs under the three names, are
+/// read at once; the registry's digest is compared with the digest the container records
+/// (our label: the same manifest digest is the same image), or with the local tag's when it
+/// records none. When the container runs that image with the declared spec, and no
+/// interrupted run left anything, the report is ready. `None` for anything else (a pull, a
+/// change, a recovery, an error of the Engine): the full way, which reads it all again,
+/// decides and says why. The registry's error is final: the full way would only ask it again,
+/// and wait as long again for a registry that hangs.
+async fn settled(
+    docker: &Docker,
+    request: &RedeployRequest,
+    scene: Option<Scene>,
+    steps: &mut Steps<'_>,
+) -> Option<Result<RedeployReport>> {
+    let name = &request.name;
+    let image = &request.image;
+    let left = format!("container {name:?} was left as it was");
+    // Steps are recorded quietly and logged only if this path settles the run.
+    let mut quiet = Steps::new(name.clone(), &no_log);
+    let scene = async {
+        match scene {
+            Some(scene) => Some(scene),
+            None => read_scene(docker, name, &left).await.ok(),
+        }
+    };
+    let planned = Instant::now();
+    let (target, pulled, scene): (Pinned, Option<PullReport>, Scene) =
+        match (&request.pinned, request.pull_policy) {
+            (Some(pinned), _) => (pinned.clone(), None, scene.await?),
+            (None, PullPolicy::Always) => return None,
+            (None, PullPolicy::IfChanged) => {
+                let auth = request.auth.as_ref();
+                let (remote, scene) = tokio::join!(remote_digest(docker, image, auth), scene);
+                let remote = match remote {
+                    Ok(remote) => remote,
+                    // Worded as the pull's would be: the redeploy stops here.
+                    Err(e) if e.is(ErrorKind::Registry) || e.is(ErrorKind::ImageNotFound) => {
+                        return Some(Err(e.left(PULL_LEFT).about(request.subject())))
+                    }
+                    Err(_) => return None,
+                };
+                let scene = scene?;
+                let recorded = scene.primary.as_ref().and_then(|c| {
+                    Some(LocalImage::recorded_on(
+                        c.image_id.clone(),
+                        c.record.digest.clone()?,
+                    ))
+                });
+                let local = match recorded {
+                    Some(recorded) => Some(recorded),
+                    None => local_image(docker, image).await.ok()?,
+                };
+                let checked = compare(image, remote, local, planned, &mut quiet);
+                let pulled = confirmed(image, checked)?;
+                let id = pulled.id.clone();
+                (Pinned::Image { id, digest: None }, Some(pulled), scene)
+            }
+            (None, PullPolicy::Missing | PullPolicy::Never) => {
+                let (local, scene) = tokio::join!(local_image(docker, image), scene);
+                let id = local.ok()??.id?;
+                (Pinned::Image { id, digest: None }, None, scene?)
+            }
+        };
+    if scene.temporary.is_some() || scene.backup.is_some() {
+        return None;
+    }
+    let target = match &target {
+        Pinned::Image { id, .. } => Target::Id(id),
+        Pinned::Pending { digest } => Target::Pending(digest),
+    };
+    let spec_json = request.spec.canonical_json();
+    let desired = Desired {
+        image: target,
+        spec_json: &spec_json,
+    };
+    let decision = plan(scene.primary.as_ref(), &desired).forced(request.force);
+    if decision.action != Action::None {
+        return None;
+    }
+    steps.adopt(quiet);
+    steps.record(
+        "plan",
+        planned,
+        format!("{}: {}", decision.action.as_str(), decision.summary()),
+    );
+    let mut warnings = Vec::new();
+    let mut removed_images = Vec::new();
+    if let (Some(keep), false) = (request.keep_images, request.dry_run) {
+        let (removed, failed) = prune_images(docker, image, keep, &HashSet::new(), steps).await;
+        removed_images = removed;
+        warnings = failed;
+    }
+    let outcome = Outcome {
+        container_id: scene.primary.as_ref().map(|c| c.id.clone()),
+        downtime_ms: None,
+        warnings,
+    };
+    let run = Run {
+        request,
+        target,
+        spec_json: &spec_json,
+        pulled,
+    };
+    let mut report = run.report(scene.primary, decision, outcome, steps);
+    report.removed_images = removed_images;
+    Some(Ok(report))
+}
+
+/// Refreshes the tag for a request (nothing to do when it deploys a given image).
+pub(crate) async fn refresh_for(
+    docker: &Docker,
+    request: &RedeployRequest,
+    steps: &mut Steps<'_>,
+) -> Result<Refreshed> {
+    if request.pinned.is_some() {
+        return Ok(Refreshed::default());
+    }
+    refresh(
+        docker,
+        &request.image,
+        request.auth.as_ref(),
+        request.pull_policy,
+        request.pull_timeout,
+        request.dry_run,
+        steps,
+    )
+    .await
+    .map_err(|e| e.about(request.subject()))
+}
