@@ -35,12 +35,12 @@ pub use deploy::group::GroupEntry;
 pub use deploy::remove::RemoveReport;
 pub use deploy::replicas::ReplicasReport;
 pub use deploy::report::{RedeployReport, ReportAction};
-pub use deploy::request::{Pinned, RedeployRequest};
+pub use deploy::request::RedeployRequest;
 pub use error::{Error, ErrorKind, Result};
 pub use image::auth::Auth;
 pub use image::check::CheckReport;
 pub use image::pull::PullReport;
-pub use image::refresh::PullPolicy;
+pub use image::refresh::{Pinned, PullPolicy};
 pub use options::Options;
 pub use reference::ImageRef;
 pub use spec::ContainerSpec;
@@ -76,7 +76,8 @@ pub fn image_diff(name: &str, image: &str) -> Result<DiffReport> {
     })
 }
 
-/// Brings the container `request.name` to the declared image and spec (see [`redeploy`]).
+/// Brings the container `request.name` to the declared image and spec (see
+/// [`deploy::single::redeploy`]).
 pub fn redeploy_container(request: &RedeployRequest, log: LogSink) -> Result<RedeployReport> {
     let context = format!("container {:?}", request.name);
     block_on(&context, async {

@@ -11,7 +11,6 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::container::converge::Strategy;
@@ -58,18 +57,11 @@ impl Call {
     }
 }
 
-impl Serialize for Call {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
 /// One row of the table.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy)]
 pub struct OptionRow {
     pub name: &'static str,
     /// The Python type it takes.
-    #[serde(rename = "type")]
     pub kind: &'static str,
     /// Its default as JSON (`null`: not set).
     pub default: &'static str,
@@ -300,6 +292,11 @@ impl Options {
         let mut pull = true;
         let taken = names_for(call);
         for (option, value) in given {
+            // `null` is "not given", whichever call it is given to (Salt passes unset
+            // arguments as None).
+            if value.is_null() {
+                continue;
+            }
             if !taken.contains(&option.as_str()) {
                 let why = match TABLE.iter().any(|row| row.name == option) {
                     true => format!("not an option of {}", call.describe()),
@@ -307,9 +304,7 @@ impl Options {
                 };
                 return Err(bad.err(option, format!("{why} (known: {})", taken.join(", "))));
             }
-            if !value.is_null() {
-                parsed.set(&bad, option, value, &mut pull)?;
-            }
+            parsed.set(&bad, option, value, &mut pull)?;
         }
         if !pull {
             parsed.pull_policy = PullPolicy::Never;
@@ -522,6 +517,13 @@ mod tests {
 
     #[test]
     fn each_call_takes_only_its_options() {
+        // `null` is "not given", even for an option the call does not take.
+        assert!(Options::parse(
+            "container \"web\"",
+            Call::GroupEntry,
+            json!({"replicas": null}).as_object().unwrap(),
+        )
+        .is_ok());
         let entry = Options::parse(
             "container \"web\"",
             Call::GroupEntry,

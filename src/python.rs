@@ -8,8 +8,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::deploy::request::{validate_container_name, Pinned, RedeployRequest};
+use crate::deploy::request::{validate_container_name, RedeployRequest};
 use crate::error::{Error, ErrorKind};
+use crate::image::refresh::Pinned;
 use crate::image::refresh::PullPolicy;
 use crate::options::{Call, Options};
 use crate::reference::ImageRef;

@@ -16,7 +16,7 @@ use std::time::Instant;
 use crate::container::observe::{Observed, Status};
 use crate::container::plan::{plan, Action, Desired, Plan};
 use crate::container::scene::{Scene, Slot};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, NOTHING_CHANGED};
 use crate::input::describe_word;
 use crate::reference::short_id;
 
@@ -370,6 +370,11 @@ pub(crate) trait Engine {
     async fn verify(&mut self, id: &str) -> std::result::Result<(), Fault>;
     async fn rename(&mut self, id: &str, to: &str) -> std::result::Result<(), Fault>;
     async fn remove(&mut self, id: &str, how: Removal) -> std::result::Result<(), Fault>;
+    /// What `create` checks before it creates anything (read only): a dry run asks it, so
+    /// that it predicts a create that would fail.
+    async fn preflight(&mut self) -> std::result::Result<(), Fault> {
+        Ok(())
+    }
     /// Logs one finished step.
     fn note(&mut self, step: &'static str, started: Instant, detail: String);
 }
@@ -558,7 +563,9 @@ async fn roll_back<E: Engine>(
         let (ops, what) = match recover(name, &scene, false, was_running) {
             Recovery::Ops { ops, what } => (ops, what),
             Recovery::Nothing => return outcome,
-            Recovery::Refuse(refusal) => return Err(refusal.problem),
+            Recovery::Refuse(refusal) => {
+                return Err(format!("{}; {}", refusal.problem, refusal.left))
+            }
         };
         let result = run_ops(engine, name, &ops, None, &mut Progress::default()).await;
         engine.note("rollback", started, what);
@@ -591,9 +598,22 @@ pub(crate) async fn converge<E: Engine>(
     };
     // 2. The plan, against what runs now.
     let current = scene.primary;
-    let decision = decide(engine, name, current.as_ref(), desired, settings)
+    let decision = decide(engine, current.as_ref(), desired, settings)
         .map_err(|refusal| Failed::refused(refusal, current.clone(), recovered.clone()))?;
     if settings.dry_run {
+        // What the real run checks before it touches anything, the dry run checks too.
+        if matches!(decision.action, Action::Create | Action::Replace) {
+            if let Err(fault) = engine.preflight().await {
+                return Err(Box::new(Failed {
+                    current,
+                    plan: Some(decision),
+                    why: fault.message,
+                    kind: FailKind::Failed,
+                    state: NOTHING_CHANGED.into(),
+                    recovered,
+                }));
+            }
+        }
         return Ok(Converged {
             container_id: current.as_ref().map(|c| c.id.clone()),
             current,
@@ -614,7 +634,7 @@ impl Failed {
             plan: None,
             why: fault.message,
             kind: FailKind::Unreachable,
-            state: "nothing was changed".into(),
+            state: NOTHING_CHANGED.into(),
             recovered: None,
         })
     }
@@ -777,7 +797,6 @@ pub fn on_paper(scene: Scene, ops: &[Op]) -> Scene {
 /// container started with `--rm` is never replaced.
 fn decide<E: Engine>(
     engine: &mut E,
-    name: &str,
     current: Option<&Observed>,
     desired: &Desired<'_>,
     settings: Settings,
@@ -793,13 +812,12 @@ fn decide<E: Engine>(
         if decision.action == Action::Replace {
             return Err(Refusal {
                 problem: format!(
-                    "container {name:?} ({}) was started with --rm: the Engine deletes it, and \
-                     its anonymous volumes, the moment it stops, so it cannot wait as the backup \
-                     while the new one proves itself; recreate it without --rm (or remove it) \
-                     and run again",
+                    "it ({}) was started with --rm: the Engine deletes it, and its anonymous \
+                     volumes, the moment it stops, so it cannot wait as the backup while the new \
+                     one proves itself; recreate it without --rm (or remove it) and run again",
                     short_id(&old.id)
                 ),
-                left: "nothing was changed".into(),
+                left: NOTHING_CHANGED.into(),
             });
         }
     }
@@ -1609,7 +1627,10 @@ mod tests {
 
                 let real =
                     run(&mut fake, strategy, true).unwrap_or_else(|e| panic!("{context}: {e:?}"));
-                assert_eq!(dry.plan.action, real.plan.action, "{context}");
+                assert_eq!(
+                    dry.plan, real.plan,
+                    "{context}: the same action, for the same reasons"
+                );
                 assert_eq!(
                     dry.recovered.is_some(),
                     real.recovered.is_some(),

@@ -13,13 +13,14 @@ use bollard::query_parameters::{
 use bollard::Docker;
 
 use crate::container::converge::{Engine, Fault, Removal};
-use crate::container::observe::{Observed, VolumeMount};
+use crate::container::observe::Observed;
 use crate::container::scene::{read_scene, Scene};
 use crate::container::verify::{verify, Verification};
 use crate::error::{EngineFault, ErrorKind, NOTHING_CHANGED};
 use crate::pause::PausePoint;
 use crate::reference::short_id;
 use crate::secrets::hide_environment;
+use crate::spec::create::VolumeMount;
 use crate::spec::declared::{clean_path, ContainerSpec};
 use crate::spec::parse::MAX_SHUTDOWN_TIMEOUT_S;
 use crate::spec::record::{Record, Role};
@@ -236,19 +237,12 @@ impl Engine for DockerEngine<'_, '_> {
         as_name: &str,
         previous: Option<&Observed>,
     ) -> std::result::Result<String, Fault> {
-        // Engine 20.10 accepts a missing network at create and fails only at start, after the
-        // old container has stopped: look the networks up now, while it still serves.
+        self.preflight().await?;
         let not_created = |e| {
             let mut f = Fault::from(e);
             f.message = format!("it could not be created: {}", f.message);
             f
         };
-        for network in self.spec.network_names() {
-            self.docker
-                .inspect_network(network, None::<InspectNetworkOptions>)
-                .await
-                .map_err(not_created)?;
-        }
         let options = CreateContainerOptions {
             name: Some(as_name.to_string()),
             ..Default::default()
@@ -276,6 +270,22 @@ impl Engine for DockerEngine<'_, '_> {
         self.stop_timeouts
             .insert(created.id.clone(), self.spec.shutdown_timeout);
         Ok(created.id)
+    }
+
+    async fn preflight(&mut self) -> std::result::Result<(), Fault> {
+        // Engine 20.10 accepts a missing network at create and fails only at start, after the
+        // old container has stopped: look the networks up now, while it still serves.
+        for network in self.spec.network_names() {
+            self.docker
+                .inspect_network(network, None::<InspectNetworkOptions>)
+                .await
+                .map_err(|e| {
+                    let mut f = Fault::from(e);
+                    f.message = format!("it could not be created: {}", f.message);
+                    f
+                })?;
+        }
+        Ok(())
     }
 
     async fn stop(&mut self, id: &str) -> std::result::Result<(), Fault> {

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::engine::inspect_image;
 use crate::error::Result;
+use crate::spec::create::VolumeMount;
 use crate::spec::record::{provenance, Provenance, Record};
 
 /// What we read from the Engine about a container.
@@ -34,13 +35,6 @@ impl Observed {
     }
 }
 
-/// A volume mounted in a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeMount {
-    pub name: String,
-    pub destination: String,
-}
-
 /// The Engine's `State.Status` of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +43,8 @@ pub enum Status {
     Running,
     Paused,
     Restarting,
+    /// Being stopped (newer Engines say so): not running, for the plan.
+    Stopping,
     Removing,
     Exited,
     Dead,
@@ -58,23 +54,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
-        Status::Created,
-        Status::Running,
-        Status::Paused,
-        Status::Restarting,
-        Status::Removing,
-        Status::Exited,
-        Status::Dead,
-        Status::Unknown,
-    ];
-
     pub fn parse(text: &str) -> Status {
         match text {
             "created" => Status::Created,
             "running" => Status::Running,
             "paused" => Status::Paused,
             "restarting" => Status::Restarting,
+            "stopping" => Status::Stopping,
             "removing" => Status::Removing,
             "exited" => Status::Exited,
             "dead" => Status::Dead,
@@ -88,6 +74,7 @@ impl Status {
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Restarting => "restarting",
+            Status::Stopping => "stopping",
             Status::Removing => "removing",
             Status::Exited => "exited",
             Status::Dead => "dead",
@@ -212,4 +199,30 @@ pub(crate) async fn vet(docker: &Docker, found: &mut Observed, untouched: &str) 
         .unwrap_or_default();
     found.record.vet_unproven(&image_labels);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_and_print_as_the_engine_says_them() {
+        for word in [
+            "created",
+            "running",
+            "paused",
+            "restarting",
+            "stopping",
+            "removing",
+            "exited",
+            "dead",
+        ] {
+            let status = Status::parse(word);
+            assert_eq!(status.as_str(), word);
+            assert_eq!(serde_json::to_value(status).unwrap(), word);
+        }
+        assert_eq!(Status::parse("frozen"), Status::Unknown);
+        assert!(Status::Paused.is_running() && !Status::Stopping.is_running());
+        assert!(!Status::Dead.is_startable() && Status::Exited.is_startable());
+    }
 }

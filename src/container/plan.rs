@@ -35,7 +35,7 @@ impl<'a> Target<'a> {
 
     /// Whether `current` runs this image: the same ID, or (pending) the container records
     /// that very manifest digest.
-    fn is_run_by(self, current: &Observed) -> bool {
+    pub fn is_run_by(self, current: &Observed) -> bool {
         match self {
             Target::Id(id) => current.image_id == id,
             Target::Pending(digest) => current

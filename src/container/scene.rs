@@ -9,7 +9,7 @@ use bollard::Docker;
 
 use crate::container::observe::{observe_summary, observe_vetted, vet, Observed};
 use crate::engine::inspect_container;
-use crate::error::{EngineFault, Result};
+use crate::error::{EngineFault, Result, NOTHING_CHANGED};
 use crate::spec::record::{provenance, Provenance};
 
 /// Suffix of the new container while the old one still holds the name.
@@ -80,13 +80,13 @@ pub(crate) async fn read_scenes(docker: &Docker, names: &[&str]) -> Result<HashM
         }))
         .await
         .map_err(|e| {
-            EngineFault::from(e).into_error("reading the group's containers", "nothing was changed")
+            EngineFault::from(e).into_error("reading the group's containers", NOTHING_CHANGED)
         })?;
     let mut by_name: HashMap<&str, Observed> = HashMap::new();
     for c in &containers {
         let mut observed = observe_summary(c);
         if provenance(c.labels.as_ref(), &observed.image_id) == Provenance::Unproven {
-            vet(docker, &mut observed, "nothing was changed").await?;
+            vet(docker, &mut observed, NOTHING_CHANGED).await?;
         }
         for n in c.names.iter().flatten() {
             by_name.insert(n.trim_start_matches('/'), observed.clone());

@@ -9,10 +9,11 @@ use serde::Serialize;
 
 use crate::container::scene::read_scenes;
 use crate::deploy::report::RedeployReport;
-use crate::deploy::request::{Pinned, RedeployRequest};
+use crate::deploy::request::RedeployRequest;
 use crate::deploy::single::{redeploy_from, refresh_for, settle_only, Early};
 use crate::error::{Error, Result};
 use crate::image::prune::prune_images;
+use crate::image::refresh::Pinned;
 use crate::image::refresh::Refreshed;
 use crate::lock;
 use crate::steps::{LogSink, Steps};
@@ -171,9 +172,10 @@ async fn redeploy_each(
                 }
                 Stage::Refreshed(refreshed) => refreshed,
             };
+            // The image pulled is the one deployed, as for replicas.
             let mut pinned = request.clone();
             if pinned.pinned.is_none() {
-                pinned.pinned = pin(&refreshed);
+                pinned.pinned = refreshed.pinned();
             }
             let result = redeploy_from(docker, &pinned, None, &mut steps).await;
             let result = result.map(|mut report| {
@@ -190,23 +192,6 @@ async fn redeploy_each(
         .buffered(concurrency)
         .collect()
         .await
-}
-
-/// The image ID pulled is the one deployed, as for replicas (in a dry run, the registry's
-/// digest of what a pull would bring); `None` leaves it to the local tag.
-fn pin(refreshed: &Refreshed) -> Option<Pinned> {
-    if let Some(digest) = &refreshed.pending {
-        return Some(Pinned::Pending {
-            digest: digest.clone(),
-        });
-    }
-    let id = refreshed.image_id.clone()?;
-    let digest = refreshed
-        .report
-        .as_ref()
-        .filter(|r| r.id == id)
-        .and_then(|r| r.digest.clone());
-    Some(Pinned::Image { id, digest })
 }
 
 /// Phase 1's reads: the locks nobody holds (a dry run takes none) and one listing of the

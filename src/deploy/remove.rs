@@ -141,10 +141,9 @@ async fn remove_one(
                 "{untouched} (the Engine may still be stopping it: run again)"
             ))
         } else {
-            fault.into_error(
-                &format!("container {name:?}: could not be removed"),
-                &untouched,
-            )
+            let mut error = fault.into_error(&format!("container {name:?}"), &untouched);
+            error.problem = format!("it could not be removed: {}", error.problem);
+            error
         }
     };
     if found.is_running() {

@@ -11,10 +11,11 @@ use serde_json::{json, Map, Value};
 use crate::container::observe::observe_summary;
 use crate::deploy::remove::remove;
 use crate::deploy::report::{RedeployReport, ReportAction};
-use crate::deploy::request::{Pinned, RedeployRequest};
+use crate::deploy::request::RedeployRequest;
 use crate::deploy::single::{redeploy, refresh_for};
 use crate::error::{EngineFault, Error, ErrorKind, Result};
 use crate::image::prune::prune_images;
+use crate::image::refresh::Pinned;
 use crate::image::refresh::{local_image_id, PullPolicy};
 use crate::lock;
 use crate::reference::short_id;
@@ -71,17 +72,9 @@ pub async fn redeploy_replicas(
     let left = format!("the replicas of {name:?} were left as they were");
     // One pull for the set: every replica deploys the image it brought.
     let refreshed = refresh_for(docker, request, steps).await?;
-    let pinned = match (&request.pinned, refreshed.pending, refreshed.image_id) {
-        (Some(pinned), ..) => pinned.clone(),
-        (None, Some(digest), _) => Pinned::Pending { digest },
-        (None, None, Some(id)) => {
-            let digest = refreshed
-                .report
-                .filter(|r| r.id == id)
-                .and_then(|r| r.digest);
-            Pinned::Image { id, digest }
-        }
-        (None, None, None) => Pinned::Image {
+    let pinned = match request.pinned.clone().or_else(|| refreshed.pinned()) {
+        Some(pinned) => pinned,
+        None => Pinned::Image {
             id: local_image_id(docker, &request.image, &left).await?,
             digest: None,
         },

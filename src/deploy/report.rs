@@ -72,7 +72,8 @@ pub struct RedeployReport {
     pub reasons: Vec<String>,
     /// One line for a human: what was done (or would be) and why.
     pub comment: String,
-    /// The pull report, when the call pulled (or the registry confirmed the local tag).
+    /// The pull report, when the call pulled, or when the registry confirmed the image (the
+    /// local tag's, or the one the container records having been pulled under).
     pub pull: Option<PullReport>,
     /// From the old container stopping to the new one running, when a container was replaced
     /// (0 with `start-first`: the new one ran before the old one stopped).
@@ -272,13 +273,13 @@ fn changes(
         }
         (_, current) => {
             let old_image = current.map(|c| c.image_id.clone());
-            let new_image = match target {
-                Target::Id(id) if old_image.as_deref() != Some(id) => Some(Value::from(id)),
-                Target::Pending(digest) => Some(Value::from(format!(
+            let new_image = match (target, current) {
+                (target, Some(current)) if target.is_run_by(current) => None,
+                (Target::Id(id), _) => Some(Value::from(id)),
+                (Target::Pending(digest), _) => Some(Value::from(format!(
                     "{} now {digest} in the registry",
                     request.image
                 ))),
-                Target::Id(_) => None,
             };
             if let Some(new_image) = new_image {
                 changes.insert("image".into(), old_new(old_image, new_image));

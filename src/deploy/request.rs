@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use crate::container::converge::Strategy;
+use crate::container::plan::Target;
 use crate::container::scene::{BACKUP_SUFFIX, TEMPORARY_SUFFIX};
 use crate::container::verify::Verification;
 use crate::error::{Error, Result};
 use crate::image::auth::Auth;
-use crate::image::refresh::PullPolicy;
+use crate::image::refresh::{Pinned, PullPolicy};
 use crate::options::Options;
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
@@ -44,14 +45,14 @@ pub struct RedeployRequest {
     pub replica_of: Option<String>,
 }
 
-/// An image a request deploys instead of asking for the tag's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pinned {
-    /// This image ID, and the manifest digest it was pulled under (`repo@sha256:...`) when
-    /// known, recorded on the container it creates.
-    Image { id: String, digest: Option<String> },
-    /// In a dry run: the image a pull would bring, by the registry's manifest digest.
-    Pending { digest: String },
+impl Pinned {
+    /// The image the plan judges by.
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            Pinned::Image { id, .. } => Target::Id(id),
+            Pinned::Pending { digest } => Target::Pending(digest),
+        }
+    }
 }
 
 impl RedeployRequest {
@@ -90,6 +91,12 @@ impl RedeployRequest {
     pub fn validate(&self) -> Result<()> {
         validate_container_name(&self.name)?;
         let fixed = self.spec.fixed_host_ports();
+        if self.keep_images == Some(0) {
+            return Err(Error::invalid(
+                self.subject(),
+                "keep_images must be at least 1 (the image in use is always kept)",
+            ));
+        }
         if self.strategy == Strategy::StartFirst && !fixed.is_empty() {
             return Err(Error::invalid(
                 self.subject(),

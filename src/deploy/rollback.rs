@@ -5,10 +5,11 @@ use bollard::Docker;
 
 use crate::container::observe::observe_vetted;
 use crate::deploy::report::{RedeployReport, ReportAction};
-use crate::deploy::request::{validate_container_name, Pinned, RedeployRequest};
+use crate::deploy::request::{validate_container_name, RedeployRequest};
 use crate::deploy::single::redeploy;
 use crate::engine::{inspect_container, inspect_image};
 use crate::error::{Error, ErrorKind, Result, NOTHING_CHANGED};
+use crate::image::refresh::Pinned;
 use crate::options::Options;
 use crate::reference::{short_id, ImageRef};
 use crate::spec::ContainerSpec;

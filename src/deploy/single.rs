@@ -12,15 +12,18 @@ use bollard::Docker;
 
 use crate::container::converge::{converge, Settings};
 use crate::container::docker::{Blueprint, DockerEngine};
+use crate::container::observe::Observed;
 use crate::container::plan::{plan, Action, Desired, Target};
 use crate::container::scene::{read_scene, Scene};
 use crate::deploy::report::{Outcome, RedeployReport, Run};
-use crate::deploy::request::{Pinned, RedeployRequest};
-use crate::error::{ErrorKind, Result};
+use crate::deploy::request::RedeployRequest;
+use crate::engine::inspect_image;
+use crate::error::{ErrorKind, Result, NOTHING_CHANGED};
 use crate::image::check::{compare, local_image, remote_digest, LocalImage};
 use crate::image::fault::PULL_LEFT;
 use crate::image::prune::prune_images;
 use crate::image::pull::PullReport;
+use crate::image::refresh::Pinned;
 use crate::image::refresh::{confirmed, local_image_id, refresh, PullPolicy, Refreshed};
 use crate::lock;
 use crate::spec::record::Record;
@@ -34,11 +37,22 @@ pub async fn redeploy(
     steps: &mut Steps<'_>,
 ) -> Result<RedeployReport> {
     request.validate()?;
-    let early = match request.dry_run {
-        true => Some(Early::default()),
-        false => lock::try_acquire(lock::Subject::Container(&request.name))?.map(Early::held),
-    };
-    redeploy_from(docker, request, early, steps).await
+    let held = lock::try_acquire(lock::Subject::Container(&request.name))?;
+    if request.dry_run {
+        // A dry run only looks whether another run holds the lock, and lets go at once.
+        let busy = held.is_none();
+        drop(held);
+        let mut report = redeploy_from(docker, request, Some(Early::default()), steps).await?;
+        if busy {
+            report.warnings.push(format!(
+                "another run is redeploying {:?} now: a real run would wait for it, then decide \
+                 against what it leaves",
+                request.name
+            ));
+        }
+        return Ok(report);
+    }
+    redeploy_from(docker, request, held.map(Early::held), steps).await
 }
 
 /// What a run starts with when the one-round no-op may settle it: the lock, taken without
@@ -129,16 +143,17 @@ async fn full(
             (None, None, Some(id)) if !contended => Ok(Pinned::Image { id, digest: None }),
             (None, None, _) => local_image_id(docker, &request.image, &left)
                 .await
-                .map(|id| Pinned::Image { id, digest: None })
-                .map_err(|e| e.about(request.subject())),
+                .map(|id| Pinned::Image { id, digest: None }),
         }
     };
     let (image, scene) = tokio::join!(image, read_scene(docker, name, &left));
-    let (image, scene) = (image?, scene?);
-    let target = match &image {
-        Pinned::Image { id, .. } => Target::Id(id),
-        Pinned::Pending { digest } => Target::Pending(digest),
-    };
+    let (mut image, scene) = (image?, scene?);
+    if let (Pinned::Pending { digest }, Some(current)) = (&image, &scene.primary) {
+        if let Some(running) = pending_runs_already(docker, request, digest, current).await {
+            image = running;
+        }
+    }
+    let target = image.target();
     // The digest the deployed image came under, when this run knows it for that very image.
     let digest = match (&image, &pulled) {
         (Pinned::Image { id, .. }, Some(pulled)) if &pulled.id == id => pulled.digest.clone(),
@@ -264,10 +279,7 @@ async fn settled(
     if scene.temporary.is_some() || scene.backup.is_some() {
         return None;
     }
-    let target = match &target {
-        Pinned::Image { id, .. } => Target::Id(id),
-        Pinned::Pending { digest } => Target::Pending(digest),
-    };
+    let target = target.target();
     let spec_json = request.spec.canonical_json();
     let desired = Desired {
         image: target,
@@ -304,6 +316,33 @@ async fn settled(
     let mut report = run.report(scene.primary, decision, outcome, steps);
     report.removed_images = removed_images;
     Some(Ok(report))
+}
+
+/// In a dry run, when a pull would bring the image of registry digest `digest`: the image
+/// `current` runs, if it is that very image (its image was pulled under that digest before,
+/// though the container records none: a rollback, or `pull_policy` never). A real run would
+/// pull it and find the image ID the container runs; the dry run must predict the same.
+async fn pending_runs_already(
+    docker: &Docker,
+    request: &RedeployRequest,
+    digest: &str,
+    current: &Observed,
+) -> Option<Pinned> {
+    if Target::Pending(digest).is_run_by(current) {
+        return None;
+    }
+    let image = inspect_image(docker, &current.image_id, NOTHING_CHANGED)
+        .await
+        .ok()??;
+    let pulled_under = format!("{}@{digest}", request.image.repository());
+    image
+        .repo_digests
+        .unwrap_or_default()
+        .contains(&pulled_under)
+        .then(|| Pinned::Image {
+            id: current.image_id.clone(),
+            digest: Some(pulled_under),
+        })
 }
 
 /// Refreshes the tag for a request (nothing to do when it deploys a given image).

@@ -51,6 +51,16 @@ impl PullPolicy {
     }
 }
 
+/// An image a request deploys instead of asking for the tag's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    /// This image ID, and the manifest digest it was pulled under (`repo@sha256:...`) when
+    /// known, recorded on the container it creates.
+    Image { id: String, digest: Option<String> },
+    /// In a dry run: the image a pull would bring, by the registry's manifest digest.
+    Pending { digest: String },
+}
+
 /// What [`refresh`] learnt: the pull report (a pull ran, or the registry confirmed the local
 /// tag), and the local tag's image ID when it is known without another request.
 #[derive(Debug, Default)]
@@ -69,6 +79,24 @@ impl Refreshed {
             report: Some(report),
             pending: None,
         }
+    }
+
+    /// The image a run deploys after this refresh: the image ID it brought (with the digest
+    /// it was pulled under when the report is of that very image), or in a dry run the
+    /// registry's digest of what a pull would bring; `None` leaves it to the local tag.
+    pub fn pinned(&self) -> Option<Pinned> {
+        if let Some(digest) = &self.pending {
+            return Some(Pinned::Pending {
+                digest: digest.clone(),
+            });
+        }
+        let id = self.image_id.clone()?;
+        let digest = self
+            .report
+            .as_ref()
+            .filter(|r| r.id == id)
+            .and_then(|r| r.digest.clone());
+        Some(Pinned::Image { id, digest })
     }
 }
 
@@ -135,11 +163,7 @@ async fn checked(
         .map_err(|e| e.left(PULL_LEFT))?;
     let expected = checked.remote_digest.clone();
     if let Some(report) = confirmed(image, checked) {
-        return Ok(Refreshed {
-            image_id: Some(report.id.clone()),
-            report: Some(report),
-            pending: None,
-        });
+        return Ok(Refreshed::pulled(report));
     }
     if dry_run {
         return Ok(Refreshed {

@@ -8,8 +8,14 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 
-use crate::container::observe::VolumeMount;
 use crate::spec::declared::{ContainerSpec, NetworkAttachment};
+
+/// An existing volume to mount in a new container (a previous container's, taken over).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    pub name: String,
+    pub destination: String,
+}
 
 impl ContainerSpec {
     /// The body of `POST /containers/create`, from this spec alone.

@@ -153,10 +153,14 @@ def test_a_group_with_a_failing_entry(app):
     def run(dry_run):
         return docker_deploy.redeploy_group(entries, dry_run=dry_run)
 
+    before = snapshot(app)
     since = time.time()
     dry = run(True)
     until = time.time()
-    assert container_events(since, until, app.name) == []
+    events = container_events(since, until, app.name) + [
+        e for e in engine_events(since, until, "image") if app.repo in json.dumps(e)
+    ]
+    assert events == [] and snapshot(app) == before
     real = run(False)
     assert [(e["name"], e["error"]) for e in dry] == [(e["name"], e["error"]) for e in real]
     assert dry[0]["report"]["action"] == real[0]["report"]["action"] == "replaced"
@@ -207,3 +211,46 @@ def test_remove_and_rollback(app):
     assert container_events(since, time.time(), app.name) == []
     assert dry["removed"] is True and dry["dry_run"] is True and inspect(app.name) is not None
     assert docker_deploy.remove(app.name)["removed"] is True
+
+
+def test_the_registry_tag_moved_back_after_a_rollback(app):
+    """After a rollback the container records no digest; the registry's tag moved back to the
+    image it runs (a pipeline re-pointing `prod`, nothing pushed from this host): a real run
+    pulls and finds that very image (nothing to do), and the dry run must say so, not predict
+    a replacement by the digest alone. It knows the image by the digest it was pulled under."""
+    app.publish("v1")
+    app.bed.publish(app.registry, app.images["v1"], app.repo, "v1")
+    app.deploy()
+    app.publish("v2")
+    app.deploy()
+    docker_deploy.rollback(app.name, min_uptime=0.5)
+    app.registry.retag(app.repo, "v1", "prod")
+    dry, real = dry_then_real(app, redeploy(app))
+    assert dry["action"] == real["action"] == "none", (dry, real)
+
+
+def test_a_missing_network_is_predicted_as_the_failure_it_would_be(app):
+    app.publish("v1")
+    app.deploy()
+    dry, real = dry_then_real(app, redeploy(app, networks=[f"{app.name}-no-such-network"]))
+    assert isinstance(dry, docker_deploy.ContainerStartError), dry
+    assert "could not be created" in str(dry) and "could not be created" in str(real)
+
+
+def test_a_dry_run_neither_takes_nor_waits_for_a_held_lock(app, tmp_path):
+    """While a real run holds the container's lock (paused after its plan), a dry run answers
+    at once, says another run is at work, and changes nothing; the real run then goes on."""
+    app.publish("v1")
+    app.deploy()
+    app.publish("v2")
+    holder = Run(app, tmp_path, pause="plan")
+    holder.wait_paused()
+    try:
+        started = time.monotonic()
+        report = app.deploy(dry_run=True, lock_timeout=30)
+        assert time.monotonic() - started < 10
+        assert report["action"] == "replaced" and report["dry_run"] is True
+        assert any("another run is redeploying" in w for w in report["warnings"]), report
+    finally:
+        holder.release()
+    assert holder.outcome()["action"] == "replaced"

@@ -224,7 +224,7 @@ def status(name, image, auth=None, **kwargs):
     return result
 
 
-if IMPORT_ERROR is None:
+if IMPORT_ERROR is None and redeploy.__doc__:  # no docstrings under python -OO
     # The option sections of the docs (`salt-call sys.doc docker_deploy`), from the table.
     for _function, _placeholder, _call_name in (
         (redeploy, "{options}", "redeploy"),

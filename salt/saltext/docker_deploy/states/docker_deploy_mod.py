@@ -59,7 +59,7 @@ def _args(kwargs):
 
 def _failed(ret, err):
     ret["result"] = False
-    if __opts__["test"]:
+    if __opts__["test"] and not f"{err}".startswith("InvalidSpec"):
         ret["comment"] = f"cannot tell whether {ret['name']!r} would change: {err}"
     else:
         ret["comment"] = f"{err}"
@@ -228,7 +228,7 @@ def mod_watch(name, sfun=None, **kwargs):
     return ret
 
 
-if IMPORT_ERROR is None:
+if IMPORT_ERROR is None and deployed.__doc__:  # no docstrings under python -OO
     # The option sections of the docs (`salt-call sys.state_doc docker_deploy`), from the table.
     deployed.__doc__ = deployed.__doc__.replace("{options}", options_doc(OPTION_TABLE, "redeploy"))
     group.__doc__ = group.__doc__.replace(
