@@ -252,3 +252,40 @@ pair:
     assert applied["result"] is False
     assert applied["comment"].splitlines()[0].startswith(f'{app.name}: created "{app.name}"')
     assert wait_http(app.port, "v1") == "v1"
+
+
+def test_the_deployed_states_of_a_run_are_settled_together(app, salt, images, registry, bed):
+    """Two deployed states: the second apply finds both up to date in one pass at the first
+    state (the minion log says so), and a third apply after the tag of one moved replaces
+    that one only."""
+    other = f"{app.name}-b"
+    port = free_port()
+    conf = salt.root / "conf" / "minion"
+    conf.write_text(conf.read_text() + "log_level_logfile: info\n")
+    app.publish("v1")
+    salt.write_state(
+        extra=(
+            f"{other}:\n  docker_deploy.deployed:\n"
+            f"    - image: {app.registry.host}/{app.repo}\n    - tag: prod\n"
+            f'    - port_bindings: ["127.0.0.1:{port}:80"]\n    - shutdown_timeout: 5\n'
+            f"    - labels: {json.dumps(app.bed.labels)}\n"
+        )
+    )
+    try:
+        proc = subprocess.run(salt.command(), capture_output=True, text=True, timeout=120)
+        first = json.loads(proc.stdout)["local"]
+        assert all(r["result"] is True for r in first.values()), first
+        proc = subprocess.run(salt.command(), capture_output=True, text=True, timeout=120)
+        again = json.loads(proc.stdout)["local"]
+        assert all(r["result"] is True and r["changes"] == {} for r in again.values()), again
+        (log,) = salt.root.rglob("minion.log")
+        log = log.read_text()
+        names = ", ".join(sorted([app.name, other]))
+        assert f"2 deployed states settled together; up to date: {names}" in log, log[-2000:]
+        app.publish("v2")
+        proc = subprocess.run(salt.command(), capture_output=True, text=True, timeout=120)
+        moved = json.loads(proc.stdout)["local"]
+        assert all(r["changes"]["image"]["new"] for r in moved.values()), moved
+        assert wait_http(port, "v2") == "v2" and wait_http(app.port, "v2") == "v2"
+    finally:
+        docker("rm", "-f", other, check=False)

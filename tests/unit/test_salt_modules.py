@@ -349,3 +349,92 @@ def test_clean_kwargs_and_auth_lookup():
     assert find_auth("team/web", None, pillar)["username"] == "hub"
     assert find_auth("other.example.com/x", None, pillar) is None
     assert find_auth(REF, {"username": "arg"}, pillar) == {"username": "arg"}
+
+
+# --- deployed states of one run, settled together ---------------------------------------
+
+
+def chunk(name, **args):
+    return {
+        "state": "docker_deploy",
+        "fun": "deployed",
+        "__id__": name,
+        "__sls__": "apps",
+        "order": 1,
+        "require": [{"file": "x"}],
+        "name": name,
+        "image": f"{REF}-{name}",
+        "tag": "prod",
+        **args,
+    }
+
+
+def none_report(name):
+    return {"action": "none", "changes": {}, "comment": f"{name} is up to date", "dry_run": True}
+
+
+def in_a_run(module, lowstate, running=None):
+    module.__lowstate__ = lowstate
+    module.__instance_id__ = 4242
+    module.__running__ = running or {}
+    module.__context__ = {}
+    return module
+
+
+def test_the_deployed_states_of_a_run_are_settled_together_at_the_first():
+    lowstate = [chunk("web"), chunk("api", environment={"A": "1"}), chunk("db", replicas=2)]
+    group = MagicMock(
+        return_value=[
+            {"name": "web", "report": none_report("web")},
+            {"name": "api", "report": {**WOULD_REPLACE, "name": "api"}},
+        ]
+    )
+    salt = salt_mocks(**{"docker_deploy.redeploy_group": group})
+    states = in_a_run(load("states", salt), lowstate)
+    web = states.deployed("web", f"{REF}-web", tag="prod")
+    assert web == {"name": "web", "result": True, "changes": {}, "comment": "web is up to date"}
+    # One dry run of the plain deployed states, with their own arguments only.
+    (entries,), options = group.call_args
+    assert options == {"dry_run": True, "concurrency": 8}
+    assert entries == [
+        {"name": "web", "image": f"{REF}-web:prod"},
+        {"name": "api", "image": f"{REF}-api:prod", "environment": {"A": "1"}},
+    ]
+    salt["docker_deploy.redeploy"].assert_not_called()
+    # A state that would change takes its own full way; so do replicas.
+    states.deployed("api", f"{REF}-api", tag="prod", environment={"A": "1"})
+    states.deployed("db", f"{REF}-db", tag="prod", replicas=2)
+    assert [c.args[0] for c in salt["docker_deploy.redeploy"].call_args_list] == ["api", "db"]
+    assert group.call_count == 1
+
+
+def test_settled_answers_are_not_used_once_a_state_changed_something_or_when_forced():
+    group = MagicMock(
+        return_value=[
+            {"name": "web", "report": none_report("web")},
+            {"name": "api", "report": none_report("api")},
+        ]
+    )
+    salt = salt_mocks(**{"docker_deploy.redeploy_group": group})
+    changed = {"file_|-x_|-x_|-managed": {"changes": {"diff": "..."}, "result": True}}
+    states = in_a_run(load("states", salt), [chunk("web"), chunk("api")], running=changed)
+    states.deployed("web", f"{REF}-web", tag="prod")
+    salt["docker_deploy.redeploy"].assert_called_once()
+    group.assert_not_called()
+    states = in_a_run(load("states", salt), [chunk("web"), chunk("api")])
+    states.mod_watch("web", sfun="deployed", image=f"{REF}-web", tag="prod")
+    assert salt["docker_deploy.redeploy"].call_args.kwargs["force"] is True
+
+
+def test_a_run_with_one_deployed_state_or_a_bad_one_is_not_settled_together():
+    salt = salt_mocks(
+        **{"docker_deploy.redeploy_group": MagicMock(side_effect=CommandExecutionError("bad"))}
+    )
+    states = in_a_run(load("states", salt), [chunk("web"), chunk("api")])
+    assert states.deployed("web", f"{REF}-web", tag="prod")["result"] is True
+    salt["docker_deploy.redeploy"].assert_called_once()
+    alone = salt_mocks()
+    states = in_a_run(load("states", alone), [chunk("web")])
+    states.deployed("web", f"{REF}-web", tag="prod")
+    alone["docker_deploy.redeploy_group"].assert_not_called()
+    alone["docker_deploy.redeploy"].assert_called_once()

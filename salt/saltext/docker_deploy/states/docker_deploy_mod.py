@@ -21,7 +21,11 @@ module passes the arguments through and formats what the core returns.
 
 from __future__ import annotations
 
+import logging
+
 try:
+    from salt.state import STATE_INTERNAL_KEYWORDS
+
     from saltext.docker_deploy import OPTION_TABLE
     from saltext.docker_deploy.utils import clean_kwargs, options_doc
 
@@ -29,8 +33,11 @@ try:
 except ImportError as err:
     IMPORT_ERROR = err
     OPTION_TABLE = []
+    STATE_INTERNAL_KEYWORDS = frozenset()
 
 __virtualname__ = "docker_deploy"
+
+log = logging.getLogger(__name__)
 
 
 def __virtual__():
@@ -85,11 +92,80 @@ def deployed(name, image, tag=None, **kwargs):
         ``hostname``, ``extra_hosts``, ``shutdown_timeout``, ``stop_signal``, ``healthcheck``.
     """
     ret = _ret(name)
+    args = _args(kwargs)
+    settled = _settled_together(name, args)
+    if settled is not None:
+        return _report(ret, settled)
     try:
-        result = __salt__["docker_deploy.redeploy"](name, _reference(image, tag), **_args(kwargs))
+        result = __salt__["docker_deploy.redeploy"](name, _reference(image, tag), **args)
     except Exception as err:
         return _failed(ret, err)
     return _report(ret, result)
+
+
+def _settled_together(name, args):
+    """The report of a no-op for ``name`` when this run's ``deployed`` states were settled
+    together, else ``None`` (the state then calls the core as usual).
+
+    At the first ``deployed`` state of a run with several, every one of them is settled at
+    once, as a group is: one dry run of them all (one listing of their containers, the
+    registry asked for every tag at the same time, nothing changed). A state whose container
+    was found up to date returns that; any other takes its own full way, with the lock. The
+    answer is used only while no state of the run has changed anything since, and never for a
+    forced redeploy (``watch``) or replicas.
+    """
+    lowstate = globals().get("__lowstate__")
+    instance = globals().get("__instance_id__")
+    if not lowstate or instance is None or not _plain(args):
+        return None
+    if any(result.get("changes") for result in (globals().get("__running__") or {}).values()):
+        return None
+    key = f"docker_deploy.settled.{instance}"
+    if key not in __context__:
+        __context__[key] = _settle_all(lowstate)
+    report = __context__[key].get(name)
+    return report if report is not None and report["action"] == "none" else None
+
+
+def _settle_all(lowstate):
+    """One dry run of every plain ``deployed`` state of the run, as a group: {name: report}."""
+    entries = []
+    for chunk in lowstate:
+        if chunk.get("state") != __virtualname__ or chunk.get("fun") != "deployed":
+            continue
+        args = {
+            k: v
+            for k, v in chunk.items()
+            if k not in STATE_INTERNAL_KEYWORDS and not k.startswith("__")
+        }
+        if not _plain(args):
+            continue
+        image, tag = args.pop("image", None), args.pop("tag", None)
+        entries.append({**args, "image": _reference(image, tag)})
+    if len(entries) < 2:
+        return {}
+    try:
+        # Read only: more at once costs nothing but the registry's and the Engine's time.
+        results = __salt__["docker_deploy.redeploy_group"](entries, dry_run=True, concurrency=8)
+    except Exception as err:  # a bad entry: each state says what is wrong with its own
+        log.info("docker_deploy: the deployed states were not settled together: %s", err)
+        return {}
+    settled = {r["name"]: r["report"] for r in results if r.get("report")}
+    up_to_date = sorted(name for name, report in settled.items() if report["action"] == "none")
+    log.info(
+        "docker_deploy: %d deployed states settled together; up to date: %s",
+        len(entries),
+        ", ".join(up_to_date) or "none",
+    )
+    return settled
+
+
+def _plain(args):
+    """A ``deployed`` state whose no-op does nothing at all: not forced (a ``watch`` that
+    fired), no replicas, no ``keep_images`` (which prunes on every run)."""
+    return (
+        not args.get("force") and args.get("replicas") is None and args.get("keep_images") is None
+    )
 
 
 def _report(ret, result):
