@@ -28,7 +28,6 @@ pub mod steps;
 #[cfg(feature = "python")]
 mod python;
 
-pub use container::converge::Strategy;
 pub use container::diff::DiffReport;
 pub use container::verify::Verification;
 pub use deploy::group::GroupEntry;
@@ -42,6 +41,7 @@ pub use image::check::CheckReport;
 pub use image::pull::PullReport;
 pub use image::refresh::{Pinned, PullPolicy};
 pub use options::Options;
+pub use options::Strategy;
 pub use reference::ImageRef;
 pub use spec::ContainerSpec;
 pub use steps::{no_log, LogSink, Step};

@@ -42,6 +42,8 @@ pub enum Subject<'a> {
     Container(&'a str),
     /// The rolling update of a replica set (each replica also takes its own).
     Replicas(&'a str),
+    /// Not a lock: the record of a container this tool adopted (see [`write_adoption`]).
+    Adopted(&'a str),
 }
 
 impl Subject<'_> {
@@ -50,6 +52,7 @@ impl Subject<'_> {
         match self {
             Subject::Container(name) => format!("{name}@{engine}.lock"),
             Subject::Replicas(name) => format!("{name}@replicas@{engine}.lock"),
+            Subject::Adopted(name) => format!("{name}@adopted@{engine}.json"),
         }
     }
 
@@ -58,6 +61,7 @@ impl Subject<'_> {
         match self {
             Subject::Container(name) => format!("container {name:?}"),
             Subject::Replicas(name) => format!("the replicas of container {name:?}"),
+            Subject::Adopted(name) => format!("the adoption record of container {name:?}"),
         }
     }
 }
@@ -113,6 +117,66 @@ pub fn try_acquire(subject: Subject<'_>) -> Result<Option<HostLock>> {
         waited: Duration::ZERO,
         contended: false,
     }))
+}
+
+/// The most an adoption record may hold: a declaration is a few KiB.
+const MAX_ADOPTION_RECORD: u64 = 1 << 20;
+
+/// The record of a container this tool adopted (`None` when there is none, or it cannot be
+/// trusted: the adoption is then decided again from the container, which is only slower).
+/// Labels cannot be added to a container, so the record lives beside its lock, in the same
+/// directory, checked the same way.
+pub fn read_adoption(name: &str) -> Option<String> {
+    use std::io::Read;
+    let place = Place::find(Subject::Adopted(name)).ok()?;
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(&place.path)
+        .ok()?;
+    place.check_file(&file.metadata().ok()?).ok()?;
+    let mut text = String::new();
+    file.take(MAX_ADOPTION_RECORD)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// Keeps the record of an adopted container (called under its lock): written beside, then
+/// renamed into place, so that a reader never sees half of one.
+pub fn write_adoption(name: &str, text: &str) -> Result<()> {
+    use std::io::Write;
+    let place = Place::find(Subject::Adopted(name))?;
+    let file_name = place.path.file_name().unwrap_or_default().to_string_lossy();
+    let partial = place
+        .path
+        .with_file_name(format!(".{file_name}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&partial);
+    let mode = if place.shared_gid.is_some() {
+        0o640
+    } else {
+        0o600
+    };
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&partial)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&partial, &place.path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        place.err(format_args!("cannot be written ({e})"))
+    })
+}
+
+/// Forgets the record of an adopted container (it was removed or replaced).
+pub fn forget_adoption(name: &str) {
+    if let Ok(place) = Place::find(Subject::Adopted(name)) {
+        let _ = std::fs::remove_file(&place.path);
+    }
 }
 
 /// One lock file, in a directory found fit.

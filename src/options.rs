@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::container::converge::Strategy;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::auth::Auth;
 use crate::image::refresh::PullPolicy;
-use crate::input::{type_name, Invalid};
+use crate::input::{describe_word, type_name, Invalid};
 
 /// The calls that take options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +194,50 @@ pub const TABLE: &[OptionRow] = &[
         ],
     },
     OptionRow {
+        name: "watch_action",
+        kind: "str",
+        default: "\"force\"",
+        doc: "docker_container.running's: only `force` (a `watch` that fires redeploys)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "start",
+        kind: "bool",
+        default: "true",
+        doc: "docker_container.running's: only `True` (a container is verified running)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "skip_translate",
+        kind: "object",
+        default: "null",
+        doc: "docker_container.running's; accepted, changes nothing (every form is read)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "ignore_collisions",
+        kind: "bool",
+        default: "false",
+        doc: "docker_container.running's; accepted, changes nothing (two names of one keyword \
+              are an error)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "validate_ip_addrs",
+        kind: "bool",
+        default: "true",
+        doc: "docker_container.running's; accepted, changes nothing (addresses are checked)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
+        name: "client_timeout",
+        kind: "int",
+        default: "null",
+        doc: "docker_container.running's; accepted, changes nothing (see \
+              SALTEXT_DOCKER_DEPLOY_ENGINE_TIMEOUT)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
         name: "concurrency",
         kind: "int",
         default: "4",
@@ -210,6 +253,46 @@ pub fn names_for(call: Call) -> Vec<&'static str> {
         .filter(|row| row.calls.contains(&call))
         .map(|row| row.name)
         .collect()
+}
+
+/// In which order the old container gives way to the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Create the new container while the old one serves, then swap: the gap is stop + start.
+    #[default]
+    CreateFirst,
+    /// The seed's order, stop before anything else, for containers that must never overlap.
+    StopFirst,
+    /// Start and verify the new one before the old one stops: no gap, but no fixed host ports.
+    StartFirst,
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 3] = ["create-first", "stop-first", "start-first"];
+
+    pub fn parse(text: &str) -> Result<Strategy> {
+        match text {
+            "create-first" => Ok(Strategy::CreateFirst),
+            "stop-first" => Ok(Strategy::StopFirst),
+            "start-first" => Ok(Strategy::StartFirst),
+            other => Err(Error::invalid(
+                "",
+                format!(
+                    "strategy {} is unknown (known: {})",
+                    describe_word(other),
+                    Strategy::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::CreateFirst => "create-first",
+            Strategy::StopFirst => "stop-first",
+            Strategy::StartFirst => "start-first",
+        }
+    }
 }
 
 /// Seconds, as given (fractions allowed), and the range each duration option accepts.
@@ -345,6 +428,26 @@ impl Options {
                 self.concurrency =
                     bad.whole(option, "a whole number", value, &CONCURRENCY)? as usize
             }
+            "watch_action" => {
+                if bad.text(option, value)? != "force" {
+                    return Err(bad.err(
+                        option,
+                        "only \"force\" is supported (a watch that fires redeploys the container)",
+                    ));
+                }
+            }
+            "start" => {
+                if !bad.flag(option, value)? {
+                    return Err(bad.err(
+                        option,
+                        "only True is supported: a redeploy proves the new container by running it",
+                    ));
+                }
+            }
+            "ignore_collisions" | "validate_ip_addrs" => {
+                bad.flag(option, value)?;
+            }
+            "skip_translate" | "client_timeout" => {}
             other => unreachable!("option {other} is in the table but not read"),
         }
         Ok(())

@@ -510,6 +510,21 @@ fn option_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     Ok(rows)
 }
 
+/// The table of keywords: `{name, aliases, accepts, lands, doc}`, in the record's order.
+fn spec_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let rows = PyList::empty(py);
+    for keyword in crate::spec::keywords::KEYWORDS {
+        let dict = PyDict::new(py);
+        dict.set_item("name", keyword.name)?;
+        dict.set_item("aliases", keyword.aliases.to_vec())?;
+        dict.set_item("accepts", keyword.accepts)?;
+        dict.set_item("lands", keyword.lands.describe())?;
+        dict.set_item("doc", keyword.doc)?;
+        rows.append(dict)?;
+    }
+    Ok(rows)
+}
+
 /// The table of exceptions: `{name, base, doc}`, the base first.
 fn exception_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let rows = PyList::empty(py);
@@ -535,14 +550,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rollback, m)?)?;
     m.add_function(wrap_pyfunction!(redeploy_group, m)?)?;
     add_exceptions(m)?;
-    m.add(
-        "STRATEGIES",
-        crate::container::converge::Strategy::NAMES.to_vec(),
-    )?;
+    m.add("STRATEGIES", crate::options::Strategy::NAMES.to_vec())?;
     m.add("PULL_POLICIES", PullPolicy::NAMES.to_vec())?;
-    m.add("SPEC_KEYWORDS", crate::spec::KEYWORDS.to_vec())?;
+    m.add("SPEC_KEYWORDS", crate::spec::keywords::names())?;
     m.add("OPTIONS", crate::options::names_for(Call::Redeploy))?;
     m.add("OPTION_TABLE", option_table(py)?)?;
     m.add("EXCEPTIONS", exception_table(py)?)?;
+    m.add("SPEC_TABLE", spec_table(py)?)?;
     Ok(())
 }

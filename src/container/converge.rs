@@ -16,49 +16,9 @@ use std::time::Instant;
 use crate::container::observe::{Observed, Status};
 use crate::container::plan::{plan, Action, Desired, Plan};
 use crate::container::scene::{Scene, Slot};
-use crate::error::{Error, Result, NOTHING_CHANGED};
-use crate::input::describe_word;
+use crate::error::NOTHING_CHANGED;
+use crate::options::Strategy;
 use crate::reference::short_id;
-
-/// In which order the old container gives way to the new one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// Create the new container while the old one serves, then swap: the gap is stop + start.
-    #[default]
-    CreateFirst,
-    /// The seed's order, stop before anything else, for containers that must never overlap.
-    StopFirst,
-    /// Start and verify the new one before the old one stops: no gap, but no fixed host ports.
-    StartFirst,
-}
-
-impl Strategy {
-    pub const NAMES: [&'static str; 3] = ["create-first", "stop-first", "start-first"];
-
-    pub fn parse(text: &str) -> Result<Strategy> {
-        match text {
-            "create-first" => Ok(Strategy::CreateFirst),
-            "stop-first" => Ok(Strategy::StopFirst),
-            "start-first" => Ok(Strategy::StartFirst),
-            other => Err(Error::invalid(
-                "",
-                format!(
-                    "strategy {} is unknown (known: {})",
-                    describe_word(other),
-                    Strategy::NAMES.join(", ")
-                ),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::CreateFirst => "create-first",
-            Strategy::StopFirst => "stop-first",
-            Strategy::StartFirst => "start-first",
-        }
-    }
-}
 
 /// A container an op acts on: one that was observed, or the one this run creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +242,8 @@ fn restore(backup: Who, start: bool) -> Vec<Op> {
 /// The ops that carry out a plan.
 pub fn ops_for(action: Action, strategy: Strategy, current: Option<&Observed>) -> Vec<Op> {
     match (action, current) {
-        (Action::None, _) => vec![],
+        // Adopting changes nothing on the Engine: the record is kept beside the lock.
+        (Action::None | Action::Adopt, _) => vec![],
         // Created under the temporary name and renamed once complete (networks attached): a
         // run killed half-way leaves a `.deploy-new` the next run removes, never a half-built
         // container under the name that would pass for the declared one.
@@ -1210,8 +1171,10 @@ mod tests {
         dry_run: bool,
     ) -> std::result::Result<Converged, Box<Failed>> {
         let image = fake.desired_image.clone();
+        let spec = crate::spec::ContainerSpec::default();
         let desired = Desired {
             image: Target::Id(&image),
+            spec: &spec,
             spec_json: SPEC,
         };
         let settings = Settings {

@@ -22,7 +22,7 @@ use crate::reference::short_id;
 use crate::secrets::hide_environment;
 use crate::spec::create::VolumeMount;
 use crate::spec::declared::{clean_path, ContainerSpec};
-use crate::spec::parse::MAX_SHUTDOWN_TIMEOUT_S;
+use crate::spec::forms::MAX_SHUTDOWN_TIMEOUT_S;
 use crate::spec::record::{Record, Role};
 use crate::steps::Steps;
 
@@ -138,7 +138,7 @@ impl DockerEngine<'_, '_> {
         as_name: &str,
         previous: Option<&Observed>,
         volumes: &[VolumeMount],
-    ) -> ContainerCreateBody {
+    ) -> std::result::Result<ContainerCreateBody, Fault> {
         let role = match as_name == self.name {
             true => Role::Primary,
             false => Role::Temporary,
@@ -149,7 +149,9 @@ impl DockerEngine<'_, '_> {
             ..self.record.clone()
         };
         let labels = record.labels(self.image_id, role);
-        self.spec.to_create_body(self.image_id, &labels, volumes)
+        self.spec
+            .to_create_body(self.image_id, &labels, volumes)
+            .map_err(|why| Fault::new(format!("it could not be created: {why}")))
     }
 
     /// The previous container's volumes the new one takes over: at each path where the new one
@@ -251,7 +253,7 @@ impl Engine for DockerEngine<'_, '_> {
             Some(previous) => self.volumes_to_take_over(previous).await?,
             None => Vec::new(),
         };
-        let body = self.create_body(as_name, previous, &volumes);
+        let body = self.create_body(as_name, previous, &volumes)?;
         let created = self
             .docker
             .create_container(Some(options), body)
@@ -262,13 +264,13 @@ impl Engine for DockerEngine<'_, '_> {
                 container: created.id.clone(),
                 endpoint_config: Some(attachment.endpoint()),
             };
-            if let Err(e) = self.docker.connect_network(network, connect).await {
+            if let Err(e) = self.docker.connect_network(&network, connect).await {
                 let _ = self.remove(&created.id, Removal::Discard).await;
                 return Err(Fault::from(e));
             }
         }
         self.stop_timeouts
-            .insert(created.id.clone(), self.spec.shutdown_timeout);
+            .insert(created.id.clone(), self.spec.shutdown_timeout());
         Ok(created.id)
     }
 
@@ -277,7 +279,7 @@ impl Engine for DockerEngine<'_, '_> {
         // old container has stopped: look the networks up now, while it still serves.
         for network in self.spec.network_names() {
             self.docker
-                .inspect_network(network, None::<InspectNetworkOptions>)
+                .inspect_network(&network, None::<InspectNetworkOptions>)
                 .await
                 .map_err(|e| {
                     let mut f = Fault::from(e);
@@ -319,7 +321,7 @@ impl Engine for DockerEngine<'_, '_> {
             .await
             .map_err(|mut fault| {
                 // The container's last output may print its configuration.
-                fault.message = hide_environment(&fault.message, &self.spec.environment);
+                fault.message = hide_environment(&fault.message, &self.spec.environment());
                 fault
             })
     }

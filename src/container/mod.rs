@@ -3,6 +3,7 @@
 //! and their undoing ([`converge`], pure over an engine trait), those steps on the Docker
 //! Engine ([`docker`]) and the proof that a new container works ([`verify`]).
 
+pub mod adopted;
 pub mod converge;
 pub mod diff;
 pub mod docker;

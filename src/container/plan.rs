@@ -7,11 +7,15 @@ use serde_json::Value;
 
 use crate::container::observe::{Observed, Status};
 use crate::reference::short_id;
+use crate::spec::running::differences;
+use crate::spec::ContainerSpec;
 
 /// What is declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Desired<'a> {
     pub image: Target<'a>,
+    pub spec: &'a ContainerSpec,
+    /// Its canonical JSON, as recorded on the containers this tool creates.
     pub spec_json: &'a str,
 }
 
@@ -54,6 +58,9 @@ pub enum Action {
     Create,
     Start,
     Replace,
+    /// A container this tool did not create runs the declared image with every declared
+    /// setting: it is kept as it is, and its record kept beside its lock.
+    Adopt,
 }
 
 impl Action {
@@ -64,6 +71,7 @@ impl Action {
             Action::Create => "created",
             Action::Start => "started",
             Action::Replace => "replaced",
+            Action::Adopt => "adopted",
         }
     }
 
@@ -74,6 +82,7 @@ impl Action {
             Action::Create => "create",
             Action::Start => "start",
             Action::Replace => "replace",
+            Action::Adopt => "adopt",
         }
     }
 }
@@ -98,6 +107,13 @@ pub enum Reason {
     },
     /// The container carries no record of what was declared for it.
     SpecUnrecorded,
+    /// A container this tool did not create runs with other settings than declared: these.
+    NotAsDeclared {
+        settings: Vec<String>,
+    },
+    /// A container this tool did not create runs the declared image with every declared
+    /// setting (why it is adopted).
+    AsDeclared,
     /// The container is dead (or being removed) and cannot be started again.
     NotStartable {
         status: Status,
@@ -126,6 +142,15 @@ impl Reason {
                 format!("declared settings changed: {}", settings.join(", "))
             }
             Reason::SpecUnrecorded => "the container has no record of its declared settings".into(),
+            Reason::NotAsDeclared { settings } => format!(
+                "the container (not made by this tool) differs from the declaration in: {}",
+                settings.join(", ")
+            ),
+            Reason::AsDeclared => {
+                "the container (not made by this tool) runs the declared image with every \
+                 declared setting"
+                    .into()
+            }
             Reason::NotStartable { status } => format!("the container is {status}"),
             Reason::Stopped { status } => format!("the container was {status}"),
             Reason::Forced => "a redeploy was requested (watch)".into(),
@@ -137,18 +162,22 @@ impl Reason {
 pub struct Plan {
     pub action: Action,
     pub reasons: Vec<Reason>,
+    /// The container (not made by this tool) runs as declared: its record is to be kept.
+    pub adopt: bool,
 }
 
 impl Plan {
     /// With `force`, an existing container is replaced even when nothing differs.
     pub fn forced(self, force: bool) -> Plan {
         match self.action {
-            Action::None | Action::Start if force => {
+            Action::None | Action::Start | Action::Adopt if force => {
                 let mut reasons = self.reasons;
+                reasons.retain(|r| *r != Reason::AsDeclared);
                 reasons.push(Reason::Forced);
                 Plan {
                     action: Action::Replace,
                     reasons,
+                    adopt: false,
                 }
             }
             _ => self,
@@ -170,6 +199,7 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
         return Plan {
             action: Action::Create,
             reasons: vec![Reason::Missing],
+            adopt: false,
         };
     };
     let mut reasons = Vec::new();
@@ -184,8 +214,21 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
             digest: digest.to_string(),
         }),
     }
+    let mut adopt = false;
     match &current.record.spec {
-        None => reasons.push(Reason::SpecUnrecorded),
+        // Not made by this tool: adopted when it runs as declared (read from its inspect).
+        None => match current.running.as_deref() {
+            Some(running) => {
+                let settings = differences(desired.spec, running);
+                match settings.is_empty() {
+                    true => adopt = true,
+                    false => reasons.push(Reason::NotAsDeclared {
+                        settings: settings.into_iter().map(String::from).collect(),
+                    }),
+                }
+            }
+            None => reasons.push(Reason::SpecUnrecorded),
+        },
         Some(recorded) if recorded != desired.spec_json => reasons.push(Reason::SpecChanged {
             settings: spec_diff(Some(recorded), desired.spec_json)
                 .into_keys()
@@ -202,18 +245,26 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
         return Plan {
             action: Action::Replace,
             reasons,
+            adopt: false,
         };
     }
     // Same image, same settings: only its run state can be off. `paused` and `restarting` are
     // the Engine's business (an operator's pause, a restart policy at work), not drift.
     match current.status {
+        status if status.is_running() && adopt => Plan {
+            action: Action::Adopt,
+            reasons: vec![Reason::AsDeclared],
+            adopt,
+        },
         status if status.is_running() => Plan {
             action: Action::None,
             reasons,
+            adopt,
         },
         status => Plan {
             action: Action::Start,
             reasons: vec![Reason::Stopped { status }],
+            adopt,
         },
     }
 }
@@ -275,6 +326,7 @@ mod tests {
             None,
             &Desired {
                 image: Target::Id("sha256:new"),
+                spec: &ContainerSpec::default(),
                 spec_json: SPEC_A,
             },
         );
@@ -287,6 +339,7 @@ mod tests {
     fn exhaustive_over_image_spec_and_state() {
         let desired = Desired {
             image: Target::Id("sha256:new"),
+            spec: &ContainerSpec::default(),
             spec_json: SPEC_A,
         };
         for image in ["sha256:new", "sha256:old"] {
@@ -326,6 +379,7 @@ mod tests {
     fn force_replaces_only_what_would_otherwise_be_kept() {
         let desired = Desired {
             image: Target::Id("sha256:x"),
+            spec: &ContainerSpec::default(),
             spec_json: SPEC_A,
         };
         for status in STATUSES {
@@ -346,6 +400,7 @@ mod tests {
             Some(&current),
             &Desired {
                 image: Target::Id("sha256:x"),
+                spec: &ContainerSpec::default(),
                 spec_json: SPEC_B,
             },
         );
@@ -385,6 +440,7 @@ mod tests {
         let mut current = observed("sha256:old", "running", Some(SPEC_A));
         let desired = Desired {
             image: Target::Pending("sha256:d2"),
+            spec: &ContainerSpec::default(),
             spec_json: SPEC_A,
         };
         let p = plan(Some(&current), &desired);

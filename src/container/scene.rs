@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 
+use crate::container::adopted;
 use crate::container::observe::{observe_summary, observe_vetted, vet, Observed};
 use crate::engine::inspect_container;
 use crate::error::{EngineFault, Result, NOTHING_CHANGED};
@@ -56,8 +57,12 @@ pub(crate) async fn read_scene(docker: &Docker, name: &str, untouched: &str) -> 
         read(Slot::Temporary),
         read(Slot::Backup)
     );
+    let mut primary = primary?;
+    if let Some(found) = &mut primary {
+        adopted::recall(name, found);
+    }
     Ok(Scene {
-        primary: primary?,
+        primary,
         temporary: temporary?,
         backup: backup?,
     })
@@ -96,8 +101,12 @@ pub(crate) async fn read_scenes(docker: &Docker, names: &[&str]) -> Result<HashM
     Ok(names
         .iter()
         .map(|name| {
+            let mut primary = observed(name);
+            if let Some(found) = &mut primary {
+                adopted::recall(name, found);
+            }
             let scene = Scene {
-                primary: observed(name),
+                primary,
                 temporary: observed(&Slot::Temporary.name_for(name)),
                 backup: observed(&Slot::Backup.name_for(name)),
             };

@@ -6,6 +6,7 @@ use bollard::query_parameters::RemoveContainerOptions;
 use bollard::Docker;
 use serde::Serialize;
 
+use crate::container::adopted;
 use crate::container::docker::{status_of, stop_container};
 use crate::container::observe::Observed;
 use crate::container::scene::{read_scene, Slot};
@@ -113,6 +114,7 @@ pub async fn remove(
     if let Some(primary) = &scene.primary {
         if !dry_run {
             remove_one(docker, name, primary, steps).await?;
+            adopted::forget(name);
         }
         report.removed = true;
     }

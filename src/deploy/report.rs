@@ -23,6 +23,8 @@ pub enum ReportAction {
     Created,
     Started,
     Replaced,
+    /// A container this tool did not create runs as declared: kept, its record kept.
+    Adopted,
     /// Only an interrupted run's leftovers were put right.
     Recovered,
     /// (In a `RolledBack` error) the new container failed and the previous one runs again.
@@ -36,6 +38,7 @@ impl ReportAction {
             ReportAction::Created => "created",
             ReportAction::Started => "started",
             ReportAction::Replaced => "replaced",
+            ReportAction::Adopted => "adopted",
             ReportAction::Recovered => "recovered",
             ReportAction::RolledBack => "rolled-back",
         }
@@ -49,6 +52,7 @@ impl From<Action> for ReportAction {
             Action::Create => ReportAction::Created,
             Action::Start => ReportAction::Started,
             Action::Replace => ReportAction::Replaced,
+            Action::Adopt => ReportAction::Adopted,
         }
     }
 }
@@ -221,6 +225,7 @@ impl Run<'_> {
                 let plan = failed.plan.clone().unwrap_or(Plan {
                     action: Action::Replace,
                     reasons: vec![],
+                    adopt: false,
                 });
                 let outcome = Outcome {
                     container_id: running.as_ref().map(|c| c.id.clone()),
@@ -270,6 +275,12 @@ fn changes(
                 "status".into(),
                 old_new(current.status.as_str(), Status::Running.as_str()),
             );
+            if decision.adopt {
+                changes.insert("declared_settings_recorded".into(), old_new(false, true));
+            }
+        }
+        (Action::Adopt, _) => {
+            changes.insert("declared_settings_recorded".into(), old_new(false, true));
         }
         (_, current) => {
             let old_image = current.map(|c| c.image_id.clone());
@@ -352,6 +363,7 @@ mod tests {
             Some(&current),
             &crate::container::plan::Desired {
                 image: target,
+                spec: &ContainerSpec::default(),
                 spec_json: spec,
             },
         );

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use crate::container::converge::Strategy;
 use crate::container::plan::Target;
 use crate::container::scene::{BACKUP_SUFFIX, TEMPORARY_SUFFIX};
 use crate::container::verify::Verification;
@@ -11,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::image::auth::Auth;
 use crate::image::refresh::{Pinned, PullPolicy};
 use crate::options::Options;
+use crate::options::Strategy;
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 
-use crate::container::converge::{converge, Settings};
+use crate::container::adopted::{self, Adopted};
+use crate::container::converge::{converge, Converged, Settings};
 use crate::container::docker::{Blueprint, DockerEngine};
 use crate::container::observe::Observed;
 use crate::container::plan::{plan, Action, Desired, Target};
@@ -170,7 +171,7 @@ async fn full(
             spec: Some(spec_json.clone()),
             owner: Some(name.clone()),
             image_ref: Some(request.image.to_string()),
-            digest,
+            digest: digest.clone(),
             replica_of: request.replica_of.clone(),
             ..Record::default()
         },
@@ -180,6 +181,7 @@ async fn full(
     let mut engine = DockerEngine::new(docker, blueprint, Some(scene), steps);
     let desired = Desired {
         image: target,
+        spec: &request.spec,
         spec_json: &spec_json,
     };
     let settings = Settings {
@@ -197,10 +199,14 @@ async fn full(
         spec_json: &spec_json,
         pulled,
     };
-    let mut report = match result {
-        Ok(done) => run.converged(done, steps),
+    let done = match result {
+        Ok(done) => done,
         Err(failed) => return Err(run.failed(failed, steps)),
     };
+    if !request.dry_run {
+        keep_adoption(request, &done, &spec_json, digest)?;
+    }
+    let mut report = run.converged(done, steps);
     report.warnings.extend(kept_volumes);
     if let (Some(keep), false) = (request.keep_images, request.dry_run) {
         let (removed, failed) =
@@ -211,6 +217,34 @@ async fn full(
     }
     drop(held);
     Ok(report)
+}
+
+/// Keeps (or forgets) the record of an adopted container, after a run that succeeded: one
+/// found to run as declared is adopted; one replaced by a container of ours is forgotten.
+fn keep_adoption(
+    request: &RedeployRequest,
+    done: &Converged,
+    spec_json: &str,
+    digest: Option<String>,
+) -> Result<()> {
+    match (done.plan.adopt, &done.container_id) {
+        (true, Some(container)) => adopted::keep(
+            &request.name,
+            &Adopted {
+                container: container.clone(),
+                spec: spec_json.to_string(),
+                image: request.image.to_string(),
+                digest,
+            },
+        )
+        .map_err(|e| e.about(request.subject())),
+        _ => {
+            if matches!(done.plan.action, Action::Replace | Action::Create) {
+                adopted::forget(&request.name);
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The no-op in one round. The registry's digest, and what runs under the three names, are
@@ -283,6 +317,7 @@ async fn settled(
     let spec_json = request.spec.canonical_json();
     let desired = Desired {
         image: target,
+        spec: &request.spec,
         spec_json: &spec_json,
     };
     let decision = plan(scene.primary.as_ref(), &desired).forced(request.force);

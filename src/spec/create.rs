@@ -1,14 +1,13 @@
-//! The body of `POST /containers/create`, from the declared spec alone.
+//! The body of `POST /containers/create`, from the declared spec alone: each declared keyword
+//! lands where its row says, as the Engine's API takes it; what several keywords make together
+//! (published ports are exposed too, the first network is the mode) is added here.
 
-use std::collections::HashMap;
+use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings};
+use serde_json::{json, Map, Value};
 
-use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Mount,
-    MountType, NetworkingConfig, PortBinding, RestartPolicy as EngineRestartPolicy,
-    RestartPolicyNameEnum,
-};
-
-use crate::spec::declared::{ContainerSpec, NetworkAttachment};
+use crate::spec::declared::ContainerSpec;
+use crate::spec::forms::NetworkAttachment;
+use crate::spec::keywords::{set_path, Lands};
 
 /// An existing volume to mount in a new container (a previous container's, taken over).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,108 +17,82 @@ pub struct VolumeMount {
 }
 
 impl ContainerSpec {
-    /// The body of `POST /containers/create`, from this spec alone.
-    /// `volumes` are existing volumes to mount (a previous container's, taken over).
+    /// The body of `POST /containers/create` for `image`, with this tool's labels and the
+    /// existing `volumes` to mount (a previous container's, taken over). The request as the
+    /// Engine's API writes it, read into bollard's model: an error when they disagree (a bug).
     pub fn to_create_body(
         &self,
         image: &str,
         tool_labels: &[(&str, String)],
         volumes: &[VolumeMount],
-    ) -> ContainerCreateBody {
-        let mut labels: HashMap<String, String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        labels.extend(tool_labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    ) -> Result<ContainerCreateBody, String> {
+        let body = self.create_request(image, tool_labels, volumes);
+        serde_json::from_value(body).map_err(|e| format!("the create request is malformed: {e}"))
+    }
 
-        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = self
-            .port_bindings
-            .iter()
-            .map(|(port, hosts)| {
-                let hosts = hosts
-                    .iter()
-                    .map(|h| PortBinding {
-                        host_ip: Some(h.host_ip.clone()),
-                        host_port: Some(h.host_port.clone()),
-                    })
-                    .collect();
-                (port.clone(), Some(hosts))
-            })
-            .collect();
-
-        let first_network = self.networks.iter().next();
-        let network_mode = self
-            .network_mode
-            .clone()
-            .or_else(|| first_network.map(|(name, _)| name.clone()));
-
-        let host_config = HostConfig {
-            binds: non_empty(self.binds.clone()),
-            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-            restart_policy: self.restart_policy.as_ref().map(|p| EngineRestartPolicy {
-                name: Some(match p.name.as_str() {
-                    "always" => RestartPolicyNameEnum::ALWAYS,
-                    "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-                    "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-                    _ => RestartPolicyNameEnum::NO,
-                }),
-                maximum_retry_count: p.maximum_retry_count,
-            }),
-            network_mode,
-            extra_hosts: non_empty(self.extra_hosts.clone()),
-            mounts: non_empty(
-                volumes
-                    .iter()
-                    .map(|v| Mount {
-                        target: Some(v.destination.clone()),
-                        source: Some(v.name.clone()),
-                        typ: Some(MountType::VOLUME),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-
-        let networking_config = first_network.map(|(name, attachment)| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(name.clone(), attachment.endpoint())])),
-        });
-
-        ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: self.command.clone(),
-            entrypoint: self.entrypoint.clone(),
-            env: non_empty(
-                self.environment
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-            ),
-            exposed_ports: non_empty(self.port_bindings.keys().cloned().collect()),
-            volumes: non_empty(self.volumes.iter().cloned().collect()),
-            labels: Some(labels),
-            user: self.user.clone(),
-            working_dir: self.working_dir.clone(),
-            hostname: self.hostname.clone(),
-            stop_signal: self.stop_signal.clone(),
-            stop_timeout: self.shutdown_timeout,
-            healthcheck: self.healthcheck.as_ref().map(|h| {
-                // Bounded at parse time (a day), so this cannot overflow; saturate anyway.
-                let nanos = |ms: Option<i64>| ms.map(|ms| ms.saturating_mul(1_000_000));
-                HealthConfig {
-                    test: Some(h.test.clone()),
-                    interval: nanos(h.interval_ms),
-                    timeout: nanos(h.timeout_ms),
-                    retries: h.retries,
-                    start_period: nanos(h.start_period_ms),
-                    ..Default::default()
-                }
-            }),
-            host_config: Some(host_config),
-            networking_config,
-            ..Default::default()
+    /// The create request as JSON, in the Engine API's names.
+    pub fn create_request(
+        &self,
+        image: &str,
+        tool_labels: &[(&str, String)],
+        volumes: &[VolumeMount],
+    ) -> Value {
+        let mut config = Map::new();
+        let mut host = Map::new();
+        for (keyword, value) in self.declared() {
+            let api = (keyword.api)(value);
+            match keyword.lands {
+                Lands::Config(path) => set_path(&mut config, path, api),
+                Lands::Host(path) => set_path(&mut host, path, api),
+                Lands::Special(_) | Lands::Nowhere(_) => {}
+            }
         }
+        config.insert("Image".into(), json!(image));
+
+        // This tool's labels beside the declared ones (never declared: reserved).
+        let labels = config.entry("Labels").or_insert_with(|| json!({}));
+        if let Value::Object(labels) = labels {
+            for (key, value) in tool_labels {
+                labels.insert(key.to_string(), json!(value));
+            }
+        }
+
+        // Published ports are exposed too (as `docker run -p` does).
+        if let Some(bindings) = self.get("port_bindings") {
+            host.insert(
+                "PortBindings".into(),
+                crate::spec::forms::port_bindings_api(bindings),
+            );
+            let exposed = config.entry("ExposedPorts").or_insert_with(|| json!({}));
+            if let (Value::Object(exposed), Value::Object(bindings)) = (exposed, bindings) {
+                for port in bindings.keys() {
+                    exposed.insert(port.clone(), json!({}));
+                }
+            }
+        }
+
+        // The Engine (API 1.41) attaches one network at create; the rest are connected after.
+        let networks = self.networks();
+        if let Some((name, attachment)) = networks.iter().next() {
+            if self.network_mode().is_none() {
+                host.insert("NetworkMode".into(), json!(name));
+            }
+            let endpoint = serde_json::to_value(attachment.endpoint()).unwrap_or(Value::Null);
+            config.insert(
+                "NetworkingConfig".into(),
+                json!({"EndpointsConfig": {name: endpoint}}),
+            );
+        }
+
+        if !volumes.is_empty() {
+            let mounts: Vec<Value> = volumes
+                .iter()
+                .map(|v| json!({"Target": v.destination, "Source": v.name, "Type": "volume"}))
+                .collect();
+            host.insert("Mounts".into(), Value::Array(mounts));
+        }
+        config.insert("HostConfig".into(), Value::Object(host));
+        Value::Object(config)
     }
 }
 
@@ -133,13 +106,9 @@ impl NetworkAttachment {
             }
         });
         EndpointSettings {
-            aliases: non_empty(self.aliases.clone()),
+            aliases: (!self.aliases.is_empty()).then(|| self.aliases.clone()),
             ipam_config: ipam,
             ..Default::default()
         }
     }
-}
-
-fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
-    (!v.is_empty()).then_some(v)
 }

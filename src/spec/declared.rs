@@ -1,101 +1,120 @@
 //! The declared container configuration, normalised so that equal intent gives equal values:
 //! what a container is built from (nothing is copied from the old container), and what its
-//! record (see [`super::record`]) holds.
+//! record holds. Each declared keyword of the table ([`super::keywords`]) with its normalised
+//! value; the views below read the few the redeploy itself needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result, NOTHING_CHANGED};
 use crate::input::Invalid;
+use crate::spec::forms::{HostBinding, NetworkAttachment};
+use crate::spec::keywords::{index_of, Keyword, KEYWORDS};
 
-/// The normalised spec. Field order and `BTreeMap`s make its JSON canonical; it reads back
-/// (`Deserialize`) from the record on a container, which `rollback` redeploys from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// The declared spec: each declared keyword's normalised value, by its place in the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpec {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub environment: BTreeMap<String, String>,
-    /// `"80/tcp"` -> host bindings, sorted.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub port_bindings: BTreeMap<String, Vec<HostBinding>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub binds: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
-    pub volumes: BTreeSet<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restart_policy: Option<RestartPolicy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_mode: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub networks: BTreeMap<String, NetworkAttachment>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub working_dir: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extra_hosts: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shutdown_timeout: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<HealthCheck>,
-}
-
-/// A declared HEALTHCHECK; durations in milliseconds (the Engine wants nanoseconds).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HealthCheck {
-    /// `["CMD-SHELL", "..."]`, `["CMD", ...]` or `["NONE"]` (turns the image's check off).
-    pub test: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retries: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_period_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct HostBinding {
-    pub host_ip: String,
-    /// Empty means "any free port"; `8080-8082` a range (one port per replica).
-    pub host_port: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestartPolicy {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_retry_count: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct NetworkAttachment {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipv4_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipv6_address: Option<String>,
+    values: BTreeMap<usize, Value>,
 }
 
 impl ContainerSpec {
+    /// The normalised value of a declared keyword (by its canonical name).
+    pub fn get(&self, keyword: &str) -> Option<&Value> {
+        self.values.get(&index_of(keyword))
+    }
+
+    /// Declares `keyword` with a normalised value (`None`: not declared).
+    pub(crate) fn set(&mut self, keyword: &str, value: Option<Value>) {
+        let index = index_of(keyword);
+        match value {
+            Some(value) if index < KEYWORDS.len() => {
+                self.values.insert(index, value);
+            }
+            _ => {
+                self.values.remove(&index);
+            }
+        }
+    }
+
+    /// The declared keywords with their values, in the table's order.
+    pub fn declared(&self) -> impl Iterator<Item = (&'static Keyword, &Value)> {
+        self.values.iter().map(|(i, v)| (&KEYWORDS[*i], v))
+    }
+
+    /// A declared keyword's value as `T` (`None` when not declared, or of another shape).
+    pub fn value_of<T: DeserializeOwned>(&self, keyword: &str) -> Option<T> {
+        self.get(keyword)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// A declared keyword's value as `T`, or `T`'s default.
+    fn view<T: DeserializeOwned + Default>(&self, keyword: &str) -> T {
+        self.value_of(keyword).unwrap_or_default()
+    }
+
+    pub fn environment(&self) -> BTreeMap<String, String> {
+        self.view("environment")
+    }
+
+    pub fn port_bindings(&self) -> BTreeMap<String, Vec<HostBinding>> {
+        self.view("port_bindings")
+    }
+
+    pub fn binds(&self) -> Vec<String> {
+        self.view("binds")
+    }
+
+    pub fn volumes(&self) -> Vec<String> {
+        self.view("volumes")
+    }
+
+    pub fn network_mode(&self) -> Option<String> {
+        self.view("network_mode")
+    }
+
+    pub fn networks(&self) -> BTreeMap<String, NetworkAttachment> {
+        self.view("networks")
+    }
+
+    pub fn shutdown_timeout(&self) -> Option<i64> {
+        self.view("shutdown_timeout")
+    }
+
+    /// The canonical JSON recorded on the container: the declared keywords in the table's
+    /// order, each value normalised, so that equal specs give equal strings.
+    pub fn canonical_json(&self) -> String {
+        let map: Map<String, Value> = self
+            .declared()
+            .map(|(keyword, value)| (keyword.name.to_string(), value.clone()))
+            .collect();
+        Value::Object(map).to_string()
+    }
+
+    /// Reads back the record [`canonical_json`](Self::canonical_json) wrote on a container.
+    /// A keyword this version does not know is left out (a newer version wrote it).
+    pub fn from_record(container: &str, record: &str) -> Result<Self> {
+        let unreadable = |why: String| {
+            Error::new(
+                ErrorKind::Docker,
+                format!("its record of the declared settings cannot be read ({why})"),
+            )
+            .about(format!("container {container:?}"))
+            .left(NOTHING_CHANGED)
+        };
+        let map: Map<String, Value> =
+            serde_json::from_str(record).map_err(|e| unreadable(e.to_string()))?;
+        let mut spec = ContainerSpec::default();
+        for (keyword, value) in map {
+            spec.set(&keyword, Some(value));
+        }
+        Ok(spec)
+    }
+
     /// Host ports that only one container can hold at a time (not `""`, "any free port").
     pub fn fixed_host_ports(&self) -> Vec<String> {
-        self.port_bindings
+        self.port_bindings()
             .values()
             .flatten()
             .filter(|b| !b.host_port.is_empty())
@@ -108,43 +127,44 @@ impl ContainerSpec {
     pub fn for_replica(&self, container: &str, index: u32, count: u32) -> Result<Self> {
         let context = format!("container {container:?}");
         let inv = Invalid { context: &context };
-        let mut spec = self.clone();
-        for bindings in spec.port_bindings.values_mut() {
-            for binding in bindings.iter_mut() {
-                match binding.host_port.split_once('-') {
-                    Some((first, last)) => {
-                        let (first, last): (u32, u32) = (
-                            first.parse().unwrap_or_default(),
-                            last.parse().unwrap_or_default(),
-                        );
-                        if last + 1 - first != count {
-                            return Err(inv.err(
-                                "port_bindings",
-                                format!(
-                                    "the host port range {}-{} has {} ports for {count} replicas",
-                                    first,
-                                    last,
-                                    last + 1 - first
-                                ),
-                            ));
-                        }
-                        binding.host_port = (first + index - 1).to_string();
-                    }
-                    None if !binding.host_port.is_empty() && count > 1 => {
+        let mut bindings = self.port_bindings();
+        for binding in bindings.values_mut().flatten() {
+            match binding.host_port.split_once('-') {
+                Some((first, last)) => {
+                    let (first, last): (u32, u32) = (
+                        first.parse().unwrap_or_default(),
+                        last.parse().unwrap_or_default(),
+                    );
+                    let ports = (last + 1).saturating_sub(first);
+                    if ports != count {
                         return Err(inv.err(
                             "port_bindings",
                             format!(
-                                "host port {} cannot be held by {count} replicas at once; give \
-                                 a range with one port per replica, such as {}-{}",
-                                binding.host_port,
-                                binding.host_port,
-                                binding.host_port.parse::<u32>().unwrap_or(0) + count - 1
+                                "the host port range {first}-{last} has {ports} ports for {count} \
+                                 replicas"
                             ),
                         ));
                     }
-                    None => {}
+                    binding.host_port = (first + index - 1).to_string();
                 }
+                None if !binding.host_port.is_empty() && count > 1 => {
+                    return Err(inv.err(
+                        "port_bindings",
+                        format!(
+                            "host port {} cannot be held by {count} replicas at once; give a \
+                             range with one port per replica, such as {}-{}",
+                            binding.host_port,
+                            binding.host_port,
+                            binding.host_port.parse::<u32>().unwrap_or(0) + count - 1
+                        ),
+                    ));
+                }
+                None => {}
             }
+        }
+        let mut spec = self.clone();
+        if !bindings.is_empty() {
+            spec.set("port_bindings", serde_json::to_value(bindings).ok());
         }
         Ok(spec)
     }
@@ -153,14 +173,14 @@ impl ContainerSpec {
     /// VOLUMEs and the declared `volumes`, less the paths a declared bind covers.
     pub fn anonymous_volume_paths(&self, image_volumes: &[String]) -> BTreeSet<String> {
         let bound: BTreeSet<String> = self
-            .binds
+            .binds()
             .iter()
             .filter_map(|bind| bind.split(':').nth(1))
             .map(clean_path)
             .collect();
         image_volumes
             .iter()
-            .chain(&self.volumes)
+            .chain(&self.volumes())
             .map(|path| clean_path(path))
             .filter(|path| !bound.contains(path))
             .collect()
@@ -168,17 +188,17 @@ impl ContainerSpec {
 
     /// The user-defined networks the container needs: `networks`, and a `network_mode` that
     /// names one (not `host`, `none`, `container:...`).
-    pub fn network_names(&self) -> impl Iterator<Item = &String> {
-        let mode = self.network_mode.as_ref().filter(|m| {
+    pub fn network_names(&self) -> Vec<String> {
+        let mode = self.network_mode().filter(|m| {
             !matches!(m.as_str(), "host" | "none" | "bridge" | "default")
                 && !m.starts_with("container:")
         });
-        self.networks.keys().chain(mode)
+        self.networks().into_keys().chain(mode).collect()
     }
 
     /// The networks to connect after create: the Engine (API 1.41) takes only one at create.
-    pub fn extra_networks(&self) -> impl Iterator<Item = (&String, &NetworkAttachment)> {
-        self.networks.iter().skip(1)
+    pub fn extra_networks(&self) -> Vec<(String, NetworkAttachment)> {
+        self.networks().into_iter().skip(1).collect()
     }
 }
 

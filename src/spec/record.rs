@@ -1,11 +1,9 @@
 //! The record contract: the labels this tool writes on every container it creates, and how
-//! they read back. The declared spec is recorded as canonical JSON, so drift is a string
-//! comparison and a rollback rebuilds from the record alone.
+//! they read back. The declared spec is recorded as canonical JSON
+//! ([`super::declared::ContainerSpec::canonical_json`]), so drift is a string comparison and a
+//! rollback rebuilds from the record alone.
 
 use std::collections::HashMap;
-
-use crate::error::{Error, ErrorKind, Result};
-use crate::spec::declared::ContainerSpec;
 
 /// Labels under this prefix belong to this tool; users may not declare them.
 pub const LABEL_PREFIX: &str = "io.saltext.docker-deploy.";
@@ -34,25 +32,6 @@ pub const LABEL_REPLICA_OF: &str = "io.saltext.docker-deploy.replica-of";
 /// container that runs the image they record (an image's ID hashes its labels, so no image can
 /// record itself).
 pub const LABEL_IMAGE_ID: &str = "io.saltext.docker-deploy.image-id";
-
-impl ContainerSpec {
-    /// The canonical JSON recorded on the container: equal specs give equal strings.
-    pub fn canonical_json(&self) -> String {
-        serde_json::to_string(self).expect("a spec of strings and maps always serialises")
-    }
-
-    /// Reads back the record [`canonical_json`](Self::canonical_json) wrote on a container.
-    pub fn from_record(container: &str, record: &str) -> Result<Self> {
-        serde_json::from_str(record).map_err(|e| {
-            Error::new(
-                ErrorKind::Docker,
-                format!("its record of the declared settings cannot be read ({e})"),
-            )
-            .about(format!("container {container:?}"))
-            .left(crate::error::NOTHING_CHANGED)
-        })
-    }
-}
 
 /// What our labels say of a container: its declaration and where it came from. Written on
 /// every container this tool creates ([`Record::labels`]), read back from a container

@@ -20,6 +20,8 @@ from saltext.docker_deploy import InvalidSpec
 
 IMAGE = "127.0.0.1:5000/team/web:prod"
 YEARS_584 = 584 * 365 * 86_400  # seconds; in nanoseconds it no longer fits 64 bits
+# docker-py's durations are nanoseconds: a number of a million or more is read as those.
+YEARS_584_NS = YEARS_584 * 10**9
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +61,8 @@ BAD_OPTIONS = [
     ({"rollback": 1}, "rollback"),
     ({"strategy": 3}, "strategy"),
     ({"renew_anonymous_volumes": "yes"}, "renew_anonymous_volumes"),
-    ({"healthcheck": {"test": ["/bin/true"], "interval": YEARS_584}}, "interval"),
+    ({"healthcheck": {"test": ["/bin/true"], "interval": YEARS_584_NS}}, "interval"),
+    ({"healthcheck": {"test": ["/bin/true"], "interval": 999_999}}, "interval"),
     ({"healthcheck": {"test": ["/bin/true"], "start_period": "9999999999m"}}, "start_period"),
     ({"healthcheck": {"test": ["/bin/true"], "retries": 2**62}}, "retries"),
     ({"shutdown_timeout": 2**62}, "shutdown_timeout"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.support.testbed import (
     CRASHES_ONCE_CMD,
@@ -62,6 +63,10 @@ class Images(dict):
         return tag
 
 
+# Where the host locks (and the records of adopted containers) live.
+LOCK_DIR = "/run/saltext-docker-deploy"
+
+
 @dataclass
 class App:
     """One container under test: its name, its tag in the registry, its host port."""
@@ -104,6 +109,9 @@ class App:
         return name
 
     def remove(self) -> None:
+        # The record of a container this tool adopted lives beside its lock.
+        for record in Path(LOCK_DIR).glob(f"{self.name}@adopted@*.json"):
+            record.unlink(missing_ok=True)
         names = [self.name, f"{self.name}.deploy-new", f"{self.name}.deploy-old"]
         replicas = docker(
             "ps", "-aq", "--filter", f"label=io.saltext.docker-deploy.replica-of={self.name}"

@@ -10,6 +10,7 @@ __all__ = [
     "OPTION_TABLE",
     "PULL_POLICIES",
     "SPEC_KEYWORDS",
+    "SPEC_TABLE",
     "STRATEGIES",
     "ContainerStartError",
     "DeployError",
@@ -36,6 +37,13 @@ class _OptionRow(TypedDict):
     doc: str
     calls: list[str]
 
+class _KeywordRow(TypedDict):
+    name: str
+    aliases: list[str]
+    accepts: str
+    lands: str
+    doc: str
+
 class _ExceptionRow(TypedDict):
     name: str
     base: str
@@ -46,6 +54,7 @@ OPTION_TABLE: list[_OptionRow]
 EXCEPTIONS: list[_ExceptionRow]
 PULL_POLICIES: list[str]
 SPEC_KEYWORDS: list[str]
+SPEC_TABLE: list[_KeywordRow]
 STRATEGIES: list[str]
 
 class DeployError(Exception): ...
@@ -91,7 +100,7 @@ class _Step(TypedDict):
 class _RedeployResult(TypedDict):
     name: str
     image: str
-    action: Literal["none", "created", "started", "replaced", "recovered", "rolled-back"]
+    action: Literal["none", "created", "started", "replaced", "adopted", "recovered", "rolled-back"]
     changes: dict[str, dict[str, Any]]
     container_id: str | None
     image_id: str
@@ -166,6 +175,12 @@ def preview(
     keep_images: int | None = None,
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
+    watch_action: str = "force",
+    start: bool = True,
+    skip_translate: Any = None,
+    ignore_collisions: bool = False,
+    validate_ip_addrs: bool = True,
+    client_timeout: int | None = None,
     replicas: None = None,
     **spec: Any,
 ) -> _RedeployResult: ...
@@ -187,6 +202,12 @@ def preview(
     keep_images: int | None = None,
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
+    watch_action: str = "force",
+    start: bool = True,
+    skip_translate: Any = None,
+    ignore_collisions: bool = False,
+    validate_ip_addrs: bool = True,
+    client_timeout: int | None = None,
     replicas: int,
     **spec: Any,
 ) -> _ReplicasResult: ...
@@ -220,6 +241,12 @@ def redeploy(
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
     dry_run: bool = False,
+    watch_action: str = "force",
+    start: bool = True,
+    skip_translate: Any = None,
+    ignore_collisions: bool = False,
+    validate_ip_addrs: bool = True,
+    client_timeout: int | None = None,
     replicas: None = None,
     **spec: Any,
 ) -> _RedeployResult: ...
@@ -241,6 +268,12 @@ def redeploy(
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
     dry_run: bool = False,
+    watch_action: str = "force",
+    start: bool = True,
+    skip_translate: Any = None,
+    ignore_collisions: bool = False,
+    validate_ip_addrs: bool = True,
+    client_timeout: int | None = None,
     replicas: int,
     **spec: Any,
 ) -> _ReplicasResult: ...

@@ -69,3 +69,17 @@ def options_markdown(table: list[dict[str, Any]]) -> str:
         calls = ", ".join(f"`{call}`" for call in row["calls"])
         lines.append(f"| `{row['name']}` | `{row['default']!r}` | {calls} | {row['doc']} |")
     return "\n".join(lines)
+
+
+def keywords_markdown(table: list[dict[str, Any]]) -> str:
+    """The README's table of spec keywords, from the core's table (a test keeps them equal)."""
+    lines = [
+        "| keyword | aliases | accepts | lands in | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in table:
+        aliases = ", ".join(f"`{alias}`" for alias in row["aliases"])
+        lines.append(
+            f"| `{row['name']}` | {aliases} | {row['accepts']} | {row['lands']} | {row['doc']} |"
+        )
+    return "\n".join(lines)
