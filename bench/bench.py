@@ -377,9 +377,44 @@ class Bench:
         print(f"  S4 {self.results['S4']}", file=sys.stderr, flush=True)
 
     def s5(self) -> None:
-        (app,) = self.apps("api", 1, offset=950)
+        app, wide = self.apps("api", 2, offset=950)
         spec = {"labels": self.bed.labels, "port_bindings": [f"127.0.0.1:{app.port}:80"]}
         docker_deploy.redeploy(app.name, self.local["v1"], pull=False, min_uptime=0.5, **spec)
+        # The same no-op with 30 declared keywords instead of 3 (issue 13: no dearer).
+        wide_spec = {
+            **spec,
+            "port_bindings": [f"127.0.0.1:{wide.port}:80"],
+            "environment": {"APP_ENV": "prod", "LOG_LEVEL": "info"},
+            "restart_policy": "unless-stopped",
+            "working_dir": "/www",
+            "hostname": "wide",
+            "domainname": "example.com",
+            "extra_hosts": ["db:10.0.0.2"],
+            "shutdown_timeout": 5,
+            "stop_signal": "SIGTERM",
+            "cap_add": ["NET_ADMIN"],
+            "cap_drop": ["MKNOD"],
+            "security_opt": ["no-new-privileges"],
+            "dns": ["127.0.0.11"],
+            "dns_search": ["example.com"],
+            "dns_opt": ["ndots:1"],
+            "mem_limit": "256m",
+            "mem_reservation": "128m",
+            "cpu_shares": 512,
+            "pids_limit": 200,
+            "shm_size": "64m",
+            "ulimits": ["nofile=1024:2048"],
+            "sysctls": {"net.core.somaxconn": "1024"},
+            "tmpfs": {"/run": "size=16m"},
+            "log_driver": "json-file",
+            "log_opt": {"max-size": "1m"},
+            "tty": True,
+            "stdin_open": True,
+            "init": True,
+            "oom_score_adj": 100,
+        }
+        assert len(wide_spec) == 30
+        docker_deploy.redeploy(wide.name, self.local["v1"], pull=False, min_uptime=0.5, **wide_spec)
         client = docker_py.from_env()
         calls = 200
 
@@ -394,6 +429,10 @@ class Bench:
             report = docker_deploy.redeploy(app.name, self.local["v1"], pull=False, **spec)
             assert report["action"] == "none"
 
+        def noop_30() -> None:
+            report = docker_deploy.redeploy(wide.name, self.local["v1"], pull=False, **wide_spec)
+            assert report["action"] == "none"
+
         def diff() -> None:
             assert not docker_deploy.image_diff(app.name, self.local["v1"])["differs"]
 
@@ -404,6 +443,7 @@ class Bench:
         samples = [
             {
                 "redeploy_noop_ms": per_call(noop),
+                "redeploy_noop_30_keywords_ms": per_call(noop_30),
                 "image_diff_ms": per_call(diff),
                 "docker_py_diff_ms": per_call(docker_py_diff),
             }
@@ -492,6 +532,11 @@ def table(results: dict) -> str:
     rows.append(
         f"| S5 Python API, in process | no-op redeploy per call | "
         f"{fmt(r['redeploy_noop_ms'], ' ms')} | | | | |"
+    )
+    rows.append(
+        f"| S5 Python API, in process | no-op redeploy per call, 30 declared keywords | "
+        f"{fmt(r['redeploy_noop_30_keywords_ms'], ' ms')} | | | | 30 / 3 keywords: "
+        f"{ratio(r['redeploy_noop_30_keywords_ms'], r['redeploy_noop_ms'])} |"
     )
     rows.append(
         f"| S5 Python API, in process | image_diff per call | {fmt(r['image_diff_ms'], ' ms')} "

@@ -525,14 +525,14 @@ pub const KEYWORDS: &[Keyword] = &[
         "a logging driver name",
         "where the container's output goes (`json-file`, `syslog`, ...)",
     ),
-    row(
+    checked(row(
         "log_opt",
         &[],
         Host("LogConfig.Config"),
         f::key_values,
         MAP,
         "the logging driver's options",
-    ),
+    ), Contains),
     row(
         "mac_address",
         &[],
