@@ -81,7 +81,7 @@ fn every_keyword_lands_where_the_engine_takes_it() {
         ),
         (
             json!({"device_requests": [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]}),
-            json!({"HostConfig": {"DeviceRequests": [{"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}]}}),
+            json!({"HostConfig": {"DeviceRequests": [{"Driver": "nvidia", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}]}}),
         ),
         (
             json!({"dns": "8.8.8.8,1.1.1.1", "dns_opt": ["ndots:2"], "dns_search": "example.com"}),

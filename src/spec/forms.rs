@@ -1698,7 +1698,13 @@ pub(crate) fn device_requests(inv: &Invalid, k: &'static str, v: &Value) -> Resu
                 ),
             ));
         };
+        // Every field, with docker-py's defaults: the Engine keeps what it is given.
         let mut request = Map::new();
+        request.insert("Driver".into(), json!(""));
+        request.insert("Count".into(), json!(0));
+        request.insert("DeviceIDs".into(), json!([]));
+        request.insert("Capabilities".into(), json!([]));
+        request.insert("Options".into(), json!({}));
         for (key, value) in map {
             let (api, value) = match key.as_str() {
                 "driver" | "Driver" => ("Driver", json!(parse_string(inv, k, value)?)),
