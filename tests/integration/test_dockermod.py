@@ -256,6 +256,9 @@ STATE = """\
     - ulimits: nofile=1024:2048
     - labels: {{{label_key}: "{label_value}"}}
     - stop_timeout: 5
+    - networks:
+      - {network}:
+        - aliases: [web]
 {extra}"""
 
 
@@ -265,6 +268,7 @@ def write_state(salt: SaltCall, app, state: str, extra: str = "") -> None:
         STATE.format(
             name=app.name, state=state, image=app.ref, port=app.port,
             label_key=label_key, label_value=label_value, extra=extra,
+            network=f"{app.name}-net",
         )
     )  # fmt: skip
 
@@ -284,6 +288,16 @@ def test_a_state_switched_from_docker_container_running_is_adopted_without_a_res
     states make for the same arguments agree on every argument."""
     app.publish("v1")
     docker("pull", "-q", app.ref)
+    network = f"{app.name}-net"
+    docker("network", "create", "--label", app.bed.label, network)
+    try:
+        switch_over(app, tmp_path)
+    finally:
+        docker("rm", "-f", app.name, check=False)
+        docker("network", "rm", network, check=False)
+
+
+def switch_over(app, tmp_path):
     salt = SaltCall(tmp_path / "salt", app)
     write_state(salt, app, "docker_container.running")
     first = apply(salt)
@@ -315,5 +329,8 @@ def test_a_state_switched_from_docker_container_running_is_adopted_without_a_res
         "HostConfig.Memory", "HostConfig.LogConfig", "HostConfig.Ulimits", "Config.StopTimeout",
     ]:  # fmt: skip
         assert at(ours, path) == at(theirs, path), path
+    network = f"{app.name}-net"
+    for found in (ours, theirs):
+        assert "web" in found["NetworkSettings"]["Networks"][network]["Aliases"]
     assert "APP_ENV=prod" in ours["Config"]["Env"] and "APP_ENV=prod" in theirs["Config"]["Env"]
     assert wait_http(app.port, "v1") == "v1"
