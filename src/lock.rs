@@ -56,6 +56,14 @@ impl Subject<'_> {
         }
     }
 
+    /// What the file is, in an error about it.
+    fn file_kind(self) -> &'static str {
+        match self {
+            Subject::Container(_) | Subject::Replicas(_) => "the lock file",
+            Subject::Adopted(_) => "the adoption record",
+        }
+    }
+
     /// What an error about this lock is about: `container "web"`.
     fn describe(self) -> String {
         match self {
@@ -208,7 +216,7 @@ impl<'a> Place<'a> {
     fn err(&self, why: impl std::fmt::Display) -> Error {
         Error::new(
             ErrorKind::Docker,
-            format!("the lock file {} {why}", self.path.display()),
+            format!("{} {} {why}", self.subject.file_kind(), self.path.display()),
         )
         .about(self.subject.describe())
         .left(NOTHING_CHANGED)

@@ -1176,6 +1176,7 @@ mod tests {
             image: Target::Id(&image),
             spec: &spec,
             spec_json: SPEC,
+            adopt: true,
         };
         let settings = Settings {
             strategy,

@@ -10,7 +10,6 @@ use crate::engine::inspect_image;
 use crate::error::Result;
 use crate::spec::create::VolumeMount;
 use crate::spec::record::{provenance, Provenance, Record};
-use crate::spec::running::running_config;
 
 /// What we read from the Engine about a container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -28,8 +27,9 @@ pub struct Observed {
     pub volumes: Vec<VolumeMount>,
     /// Started with `--rm`: the Engine deletes it (and its anonymous volumes) once it stops.
     pub auto_remove: bool,
-    /// For a container that carries no record of ours (and was inspected): what it runs with,
-    /// as [`crate::spec::running::running_config`] keeps it, to tell whether it can be adopted.
+    /// For a container under the name that carries no record of ours: what it runs with, as
+    /// [`crate::spec::running::running_config`] keeps it (read by [`crate::container::scene`]),
+    /// to tell whether it can be adopted.
     pub running: Option<Box<Value>>,
 }
 
@@ -142,16 +142,8 @@ pub(crate) fn observe(inspect: &ContainerInspectResponse) -> Observed {
         config.and_then(|c| c.labels.as_ref()),
         inspect.mounts.as_deref().unwrap_or_default(),
     );
-    // Only a container with no record of ours is compared with a declaration setting by setting.
-    let running = match found.record.spec {
-        Some(_) => None,
-        None => serde_json::to_value(inspect)
-            .ok()
-            .map(|v| Box::new(running_config(&v))),
-    };
     Observed {
         auto_remove,
-        running,
         ..found
     }
 }

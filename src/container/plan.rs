@@ -17,6 +17,9 @@ pub struct Desired<'a> {
     pub spec: &'a ContainerSpec,
     /// Its canonical JSON, as recorded on the containers this tool creates.
     pub spec_json: &'a str,
+    /// A container this tool did not create may be adopted (not for replicas: they are found
+    /// by our labels alone).
+    pub adopt: bool,
 }
 
 /// The image the name must run.
@@ -114,6 +117,11 @@ pub enum Reason {
     /// A container this tool did not create runs the declared image with every declared
     /// setting (why it is adopted).
     AsDeclared,
+    /// A container this tool did not create runs as declared, but is restarting or paused:
+    /// not proven to work, so it is replaced rather than adopted.
+    NotAdoptable {
+        status: Status,
+    },
     /// The container is dead (or being removed) and cannot be started again.
     NotStartable {
         status: Status,
@@ -146,6 +154,9 @@ impl Reason {
                 "the container (not made by this tool) differs from the declaration in: {}",
                 settings.join(", ")
             ),
+            Reason::NotAdoptable { status } => {
+                format!("the container (not made by this tool) runs as declared but is {status}")
+            }
             Reason::AsDeclared => {
                 "the container (not made by this tool) runs the declared image with every \
                  declared setting"
@@ -217,14 +228,16 @@ pub fn plan(observed: Option<&Observed>, desired: &Desired) -> Plan {
     let mut adopt = false;
     match &current.record.spec {
         // Not made by this tool: adopted when it runs as declared (read from its inspect).
-        None => match current.running.as_deref() {
+        None => match current.running.as_deref().filter(|_| desired.adopt) {
             Some(running) => {
                 let settings = differences(desired.spec, running);
-                match settings.is_empty() {
-                    true => adopt = true,
-                    false => reasons.push(Reason::NotAsDeclared {
-                        settings: settings.into_iter().map(String::from).collect(),
-                    }),
+                match (settings.is_empty(), current.status) {
+                    (false, _) => reasons.push(Reason::NotAsDeclared { settings }),
+                    // Crash-looping or paused: not proven to run as declared.
+                    (true, status @ (Status::Restarting | Status::Paused)) => {
+                        reasons.push(Reason::NotAdoptable { status })
+                    }
+                    (true, _) => adopt = true,
                 }
             }
             None => reasons.push(Reason::SpecUnrecorded),
@@ -327,6 +340,7 @@ mod tests {
             &Desired {
                 image: Target::Id("sha256:new"),
                 spec: &ContainerSpec::default(),
+                adopt: true,
                 spec_json: SPEC_A,
             },
         );
@@ -340,6 +354,7 @@ mod tests {
         let desired = Desired {
             image: Target::Id("sha256:new"),
             spec: &ContainerSpec::default(),
+            adopt: true,
             spec_json: SPEC_A,
         };
         for image in ["sha256:new", "sha256:old"] {
@@ -380,6 +395,7 @@ mod tests {
         let desired = Desired {
             image: Target::Id("sha256:x"),
             spec: &ContainerSpec::default(),
+            adopt: true,
             spec_json: SPEC_A,
         };
         for status in STATUSES {
@@ -401,6 +417,7 @@ mod tests {
             &Desired {
                 image: Target::Id("sha256:x"),
                 spec: &ContainerSpec::default(),
+                adopt: true,
                 spec_json: SPEC_B,
             },
         );
@@ -441,6 +458,7 @@ mod tests {
         let desired = Desired {
             image: Target::Pending("sha256:d2"),
             spec: &ContainerSpec::default(),
+            adopt: true,
             spec_json: SPEC_A,
         };
         let p = plan(Some(&current), &desired);

@@ -9,9 +9,10 @@ use bollard::Docker;
 
 use crate::container::adopted;
 use crate::container::observe::{observe_summary, observe_vetted, vet, Observed};
-use crate::engine::inspect_container;
+use crate::engine::{inspect_container, inspect_image};
 use crate::error::{EngineFault, Result, NOTHING_CHANGED};
 use crate::spec::record::{provenance, Provenance};
+use crate::spec::running::running_config;
 
 /// Suffix of the new container while the old one still holds the name.
 pub const TEMPORARY_SUFFIX: &str = ".deploy-new";
@@ -44,11 +45,16 @@ pub struct Scene {
     pub backup: Option<Observed>,
 }
 
-/// What exists under the three names a redeploy of `name` uses, read at once.
+/// What exists under the three names a redeploy of `name` uses, read at once. A container
+/// under the name that carries no record of ours (nor one kept for it when it was adopted) is
+/// read with what it runs and its image's config, to tell whether it can be adopted.
 pub(crate) async fn read_scene(docker: &Docker, name: &str, untouched: &str) -> Result<Scene> {
     let read = |slot: Slot| async move {
         match inspect_container(docker, &slot.name_for(name), untouched).await? {
-            Some(found) => observe_vetted(docker, &found, untouched).await.map(Some),
+            Some(found) => {
+                let observed = observe_vetted(docker, &found, untouched).await?;
+                Ok(Some((observed, found)))
+            }
             None => Ok(None),
         }
     };
@@ -57,14 +63,26 @@ pub(crate) async fn read_scene(docker: &Docker, name: &str, untouched: &str) -> 
         read(Slot::Temporary),
         read(Slot::Backup)
     );
-    let mut primary = primary?;
-    if let Some(found) = &mut primary {
-        adopted::recall(name, found);
-    }
+    let primary = match primary? {
+        Some((mut observed, inspect)) => {
+            adopted::recall(name, &mut observed);
+            if observed.record.spec.is_none() {
+                let image = inspect_image(docker, &observed.image_id, untouched).await?;
+                let image_config = image
+                    .and_then(|i| i.config)
+                    .and_then(|c| serde_json::to_value(c).ok());
+                observed.running = serde_json::to_value(&inspect)
+                    .ok()
+                    .map(|v| Box::new(running_config(&v, image_config.as_ref())));
+            }
+            Some(observed)
+        }
+        None => None,
+    };
     Ok(Scene {
         primary,
-        temporary: temporary?,
-        backup: backup?,
+        temporary: temporary?.map(|(observed, _)| observed),
+        backup: backup?.map(|(observed, _)| observed),
     })
 }
 

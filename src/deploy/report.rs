@@ -364,6 +364,7 @@ mod tests {
             &crate::container::plan::Desired {
                 image: target,
                 spec: &ContainerSpec::default(),
+                adopt: true,
                 spec_json: spec,
             },
         );

@@ -183,6 +183,7 @@ async fn full(
         image: target,
         spec: &request.spec,
         spec_json: &spec_json,
+        adopt: request.replica_of.is_none(),
     };
     let settings = Settings {
         strategy: request.strategy,
@@ -203,11 +204,13 @@ async fn full(
         Ok(done) => done,
         Err(failed) => return Err(run.failed(failed, steps)),
     };
-    if !request.dry_run {
-        keep_adoption(request, &done, &spec_json, digest)?;
-    }
+    let unrecorded = match request.dry_run {
+        true => None,
+        false => keep_adoption(request, &done, &spec_json, digest),
+    };
     let mut report = run.converged(done, steps);
     report.warnings.extend(kept_volumes);
+    report.warnings.extend(unrecorded);
     if let (Some(keep), false) = (request.keep_images, request.dry_run) {
         let (removed, failed) =
             prune_images(docker, &request.image, keep, &HashSet::new(), steps).await;
@@ -221,12 +224,14 @@ async fn full(
 
 /// Keeps (or forgets) the record of an adopted container, after a run that succeeded: one
 /// found to run as declared is adopted; one replaced by a container of ours is forgotten.
+/// A record that cannot be written is a warning, not a failure: the container runs as
+/// declared either way, and the next run decides the adoption again from the container.
 fn keep_adoption(
     request: &RedeployRequest,
     done: &Converged,
     spec_json: &str,
     digest: Option<String>,
-) -> Result<()> {
+) -> Option<String> {
     match (done.plan.adopt, &done.container_id) {
         (true, Some(container)) => adopted::keep(
             &request.name,
@@ -237,12 +242,18 @@ fn keep_adoption(
                 digest,
             },
         )
-        .map_err(|e| e.about(request.subject())),
+        .err()
+        .map(|e| {
+            format!(
+                "{} (the adopted container runs as declared; the next run compares it again)",
+                e.problem
+            )
+        }),
         _ => {
             if matches!(done.plan.action, Action::Replace | Action::Create) {
                 adopted::forget(&request.name);
             }
-            Ok(())
+            None
         }
     }
 }
@@ -319,6 +330,7 @@ async fn settled(
         image: target,
         spec: &request.spec,
         spec_json: &spec_json,
+        adopt: request.replica_of.is_none(),
     };
     let decision = plan(scene.primary.as_ref(), &desired).forced(request.force);
     if decision.action != Action::None {

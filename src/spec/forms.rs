@@ -879,13 +879,12 @@ pub(crate) fn parse_seconds(inv: &Invalid, keyword: &str, value: &Value) -> Resu
     )
 }
 
-/// A number of nanoseconds (docker-py's durations) as the seconds it is.
-fn nanos_as_seconds(value: &Value) -> Value {
-    value
-        .as_f64()
-        .and_then(|ns| serde_json::Number::from_f64(ns / 1e9))
-        .map(Value::Number)
-        .unwrap_or_else(|| value.clone())
+/// A number of nanoseconds (the Engine's durations) as the text of the milliseconds it is.
+fn nanos_as_millis(value: &Value) -> Value {
+    match value.as_f64() {
+        Some(ns) => Value::String(format!("{}ms", ns / 1e6)),
+        None => value.clone(),
+    }
 }
 
 /// The least number a duration in seconds is read as nanoseconds from (docker-py's unit): a
@@ -943,6 +942,7 @@ pub(crate) fn parse_healthcheck(inv: &Invalid, value: &Value) -> Result<HealthCh
         ));
     };
     let mut check = HealthCheck::default();
+    let mut seen = BTreeSet::new();
     for (key, value) in map {
         // docker-py's and the Engine's spelling: durations in nanoseconds.
         let nanos = key.starts_with(char::is_uppercase);
@@ -954,10 +954,14 @@ pub(crate) fn parse_healthcheck(inv: &Invalid, value: &Value) -> Result<HealthCh
             "StartPeriod" => "start_period",
             other => other,
         };
+        if !seen.insert(key) {
+            return Err(inv.err("healthcheck", format!("{key} is given twice")));
+        }
         let ns_value;
         let value = match (nanos, value) {
             (true, Value::Number(_)) if key != "retries" => {
-                ns_value = nanos_as_seconds(value);
+                // Already read as nanoseconds: given to the reader as "<ms>ms".
+                ns_value = nanos_as_millis(value);
                 &ns_value
             }
             _ => value,
@@ -1084,18 +1088,49 @@ pub(crate) fn binds(inv: &Invalid, _: &'static str, v: &Value) -> Result<Option<
             for (source, target) in map {
                 let (bind, mode) = match target {
                     Value::Object(t) => {
+                        if let Some(key) = t
+                            .keys()
+                            .find(|k| !["bind", "ro", "mode", "propagation"].contains(&k.as_str()))
+                        {
+                            return Err(inv.err(
+                                "binds",
+                                format!(
+                                    "unknown key {key:?} for {source:?} (known: bind, ro, mode, \
+                                     propagation)"
+                                ),
+                            ));
+                        }
                         let bind = t.get("bind").and_then(Value::as_str).ok_or_else(|| {
                             inv.err("binds", format!("{source:?} has no bind path"))
                         })?;
-                        let mode = match (t.get("mode"), t.get("ro")) {
-                            (Some(mode), _) => mode
-                                .as_str()
-                                .ok_or_else(|| {
-                                    inv.err("binds", format!("the mode of {source:?} is not text"))
-                                })?
-                                .to_string(),
-                            (None, Some(Value::Bool(true))) => "ro".into(),
-                            (None, _) => String::new(),
+                        let text = |key: &str| -> Result<Option<String>> {
+                            match t.get(key) {
+                                None | Some(Value::Null) => Ok(None),
+                                Some(v) => scalar_text(v).map(Some).ok_or_else(|| {
+                                    inv.err("binds", format!("the {key} of {source:?} is not text"))
+                                }),
+                            }
+                        };
+                        // docker-py: `ro` (any true value) or `mode`, not both; then
+                        // `propagation` after a comma.
+                        let mode = match (text("mode")?, t.get("ro")) {
+                            (Some(_), Some(_)) => {
+                                return Err(inv.err(
+                                    "binds",
+                                    format!("{source:?} gives both ro and mode: give one"),
+                                ))
+                            }
+                            (Some(mode), None) => mode,
+                            (None, Some(ro)) => match parse_flag(inv, "binds", ro)? {
+                                true => "ro".into(),
+                                false => String::new(),
+                            },
+                            (None, None) => String::new(),
+                        };
+                        let mode = match (mode.as_str(), text("propagation")?) {
+                            (_, None) => mode,
+                            ("", Some(propagation)) => format!("rw,{propagation}"),
+                            (_, Some(propagation)) => format!("{mode},{propagation}"),
                         };
                         (bind.to_string(), mode)
                     }
@@ -1280,48 +1315,51 @@ pub(crate) fn mac_address(inv: &Invalid, k: &'static str, _: &Value) -> Result<O
     ))
 }
 
-/// A whole number in `range`, recorded unless it is `default`.
+/// A whole number in `range`, or one of `defaults` (the Engine's: not recorded).
 fn whole_in(
     inv: &Invalid,
     k: &str,
     v: &Value,
     range: std::ops::RangeInclusive<i64>,
-    default: Option<i64>,
+    defaults: &[i64],
 ) -> Result<Option<Value>> {
+    if whole_number(v).is_some_and(|n| defaults.contains(&n)) {
+        return Ok(None);
+    }
     let n = inv.whole(k, "a whole number", v, &range)?;
-    Ok((Some(n) != default).then(|| json!(n)))
+    Ok(Some(json!(n)))
 }
 
 pub(crate) fn blkio_weight(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, 10..=1000, None)
+    whole_in(inv, k, v, 10..=1000, &[0])
 }
 
 pub(crate) fn cpu_period(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, 1000..=1_000_000, None)
+    whole_in(inv, k, v, 1000..=1_000_000, &[0])
 }
 
 pub(crate) fn cpu_quota(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, -1..=i64::from(i32::MAX), Some(0))
+    whole_in(inv, k, v, 1000..=i64::from(i32::MAX), &[0, -1])
 }
 
 pub(crate) fn cpu_shares(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, 2..=262_144, None)
+    whole_in(inv, k, v, 2..=262_144, &[0])
 }
 
 pub(crate) fn nano_cpus(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, 0..=1_000_000_000_000, Some(0))
+    whole_in(inv, k, v, 1..=1_000_000_000_000, &[0])
 }
 
 pub(crate) fn swappiness(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, 0..=100, None)
+    whole_in(inv, k, v, 0..=100, &[-1])
 }
 
 pub(crate) fn oom_score_adj(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, -1000..=1000, Some(0))
+    whole_in(inv, k, v, -1000..=1000, &[0])
 }
 
 pub(crate) fn pids_limit(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
-    whole_in(inv, k, v, -1..=i64::from(i32::MAX), None)
+    whole_in(inv, k, v, 1..=i64::from(i32::MAX), &[0, -1])
 }
 
 /// The most bytes any limit may name: an exbibyte (anything larger is a typo).
@@ -1357,7 +1395,8 @@ fn parse_bytes(inv: &Invalid, k: &str, v: &Value) -> Result<i64> {
     if !bytes.is_finite() || !(0.0..=MAX_BYTES as f64).contains(&bytes) {
         return Err(inv.err(k, format!("{} is out of range (0 to 1 EiB)", describe(v))));
     }
-    Ok(bytes.round() as i64)
+    // Truncated, as docker-py does: `1.7k` is 1740 bytes in Salt's container too.
+    Ok(bytes.trunc() as i64)
 }
 
 pub(crate) fn bytes(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
@@ -1388,7 +1427,9 @@ pub(crate) fn cpu_set(inv: &Invalid, k: &'static str, v: &Value) -> Result<Optio
             ),
         ));
     }
-    Ok(Some(Value::String(set.replace(' ', ""))))
+    Ok(Some(Value::String(
+        set.chars().filter(|c| !c.is_whitespace()).collect(),
+    )))
 }
 
 pub(crate) fn cgroupns(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
@@ -1516,13 +1557,19 @@ pub(crate) fn links(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<
 pub(crate) fn tmpfs(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
     let map: BTreeMap<String, String> = match v {
         Value::Object(_) => parse_key_values(inv, k, v, ':')?,
-        _ => parse_list(inv, k, v)?
-            .into_iter()
-            .map(|item| match item.split_once(':') {
-                Some((path, options)) => (path.to_string(), options.to_string()),
-                None => (item, String::new()),
-            })
-            .collect(),
+        _ => {
+            let mut map = BTreeMap::new();
+            for item in parse_list(inv, k, v)? {
+                let (path, options) = match item.split_once(':') {
+                    Some((path, options)) => (path.to_string(), options.to_string()),
+                    None => (item, String::new()),
+                };
+                if map.insert(path.clone(), options).is_some() {
+                    return Err(inv.err(k, format!("{} is given twice", describe(&json!(path)))));
+                }
+            }
+            map
+        }
     };
     if let Some(path) = map.keys().find(|p| !p.starts_with('/')) {
         return Err(inv.err(
@@ -1582,7 +1629,10 @@ fn device_values(
                 format!("{} is not an absolute device path", describe(&json!(path))),
             ));
         }
-        devices.insert(path, read_value(&value)?);
+        let n = read_value(&value)?;
+        if devices.insert(path.clone(), n).is_some() {
+            return Err(inv.err(k, format!("{} is given twice", describe(&json!(path)))));
+        }
     }
     let list: Vec<Value> = devices
         .into_iter()
@@ -1678,6 +1728,13 @@ pub(crate) fn devices(inv: &Invalid, k: &'static str, v: &Value) -> Result<Optio
         }
         devices.push(json!({"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": permissions}));
     }
+    // Their order means nothing: sorted, so that reordering them changes nothing.
+    devices.sort_by_key(|d| d.to_string());
+    let before = devices.len();
+    devices.dedup();
+    if devices.len() != before {
+        return Err(inv.err(k, "a device is given twice"));
+    }
     recorded(&devices, devices.is_empty())
 }
 
@@ -1705,6 +1762,7 @@ pub(crate) fn device_requests(inv: &Invalid, k: &'static str, v: &Value) -> Resu
         request.insert("DeviceIDs".into(), json!([]));
         request.insert("Capabilities".into(), json!([]));
         request.insert("Options".into(), json!({}));
+        let mut given = BTreeSet::new();
         for (key, value) in map {
             let (api, value) = match key.as_str() {
                 "driver" | "Driver" => ("Driver", json!(parse_string(inv, k, value)?)),
@@ -1728,6 +1786,9 @@ pub(crate) fn device_requests(inv: &Invalid, k: &'static str, v: &Value) -> Resu
                     ))
                 }
             };
+            if !given.insert(api) {
+                return Err(inv.err(k, format!("{api} is given twice in a request")));
+            }
             request.insert(api.to_string(), value);
         }
         requests.push(Value::Object(request));

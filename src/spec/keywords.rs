@@ -35,6 +35,23 @@ pub struct Keyword {
     pub(crate) api: fn(&Value) -> Value,
     /// How the value a container runs with is compared with the declared one (adoption).
     pub check: Check,
+    /// What a container has there when the keyword is not declared (adoption checks it).
+    pub unset: Unset,
+}
+
+/// What a container holds where a keyword lands when it is not declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    /// Nothing: null, empty, zero, false (or -1, "unlimited").
+    Empty,
+    /// Its image's value, at the same place of the image's `Config`.
+    Image,
+    /// Its image's entries, beside the declared ones (`Env`, `Labels`, `Volumes`,
+    /// `ExposedPorts`).
+    Merged,
+    /// Whatever the Engine or its daemon sets (a host name, the logging driver, /dev/shm's
+    /// size): not looked at.
+    Engine,
 }
 
 /// How a running container's value (read back from `inspect`) meets a declared one.
@@ -55,6 +72,13 @@ pub enum Check {
     /// Capabilities, in any order and spelling (`net_admin`, `CAP_NET_ADMIN`: the Engine adds
     /// the prefix).
     Capabilities,
+    /// Links: the Engine keeps `/peer:/self/alias` for `peer:alias`.
+    Links,
+    /// A signal by any of its names (`TERM`, `SIGTERM`).
+    Signal,
+    /// The declared value, or none: `shutdown_timeout`, which Salt's state uses only to stop
+    /// the old container and so never sets on a container.
+    Lenient,
 }
 
 /// Reads one keyword's value (the keyword's name for the messages).
@@ -101,7 +125,12 @@ const fn row(
         read,
         api: same,
         check: Check::Equal,
+        unset: Unset::Empty,
     }
+}
+
+const fn unset(keyword: Keyword, unset: Unset) -> Keyword {
+    Keyword { unset, ..keyword }
 }
 
 const fn checked(keyword: Keyword, check: Check) -> Keyword {
@@ -116,8 +145,9 @@ fn same(value: &Value) -> Value {
     value.clone()
 }
 
-use Check::{Bindings, Binds, Capabilities, Contains, Networks, SameSet};
+use Check::{Bindings, Binds, Capabilities, Contains, Lenient, Links, Networks, SameSet, Signal};
 use Lands::{Config, Host, Nowhere, Special};
+use Unset::{Engine, Image, Merged};
 
 const LIST: &str = "a list, or a comma-separated string";
 const MAP: &str = "a dict, or a list (or comma-separated string) of `key=value`";
@@ -127,7 +157,7 @@ const FLAG: &str = "True or False";
 /// Every keyword, in the order of the record.
 pub const KEYWORDS: &[Keyword] = &[
     // The first version's keywords, in its order: never move or change these.
-    with_api(
+    unset(with_api(
         row(
             "command",
             &["cmd"],
@@ -137,16 +167,16 @@ pub const KEYWORDS: &[Keyword] = &[
             "the command the container runs (its image's CMD otherwise)",
         ),
         same,
-    ),
-    row(
+    ), Image),
+    unset(row(
         "entrypoint",
         &[],
         Config("Entrypoint"),
         f::argv,
         "a string (split like a shell) or a list",
         "the entrypoint (its image's otherwise)",
-    ),
-    with_api(
+    ), Image),
+    unset(with_api(
         checked(row(
             "environment",
             &["env"],
@@ -156,7 +186,7 @@ pub const KEYWORDS: &[Keyword] = &[
             "environment variables (values are hidden in every report)",
         ), Contains),
         f::env_api,
-    ),
+    ), Merged),
     with_api(
         checked(row(
             "port_bindings",
@@ -180,7 +210,7 @@ pub const KEYWORDS: &[Keyword] = &[
          docker-py's dict `{source: {bind: /path, ro: True}}` (or `mode`)",
         "host paths and named volumes mounted in the container",
     ), Binds),
-    with_api(
+    unset(with_api(
         checked(row(
             "volumes",
             &["volume"],
@@ -190,15 +220,15 @@ pub const KEYWORDS: &[Keyword] = &[
             "anonymous volumes (taken over by each new container)",
         ), Contains),
         f::volumes_api,
-    ),
-    checked(row(
+    ), Merged),
+    unset(checked(row(
         "labels",
         &["label"],
         Config("Labels"),
         f::labels,
         "a dict, or a list of `key=value` or of keys (`io.saltext.docker-deploy.*` is reserved)",
         "labels (this tool's own are added)",
-    ), Contains),
+    ), Contains), Merged),
     with_api(
         row(
             "restart_policy",
@@ -210,15 +240,15 @@ pub const KEYWORDS: &[Keyword] = &[
         ),
         f::restart_policy_api,
     ),
-    row(
+    unset(row(
         "network_mode",
         &[],
         Host("NetworkMode"),
         f::network_mode,
         "`bridge`, `host`, `none`, `container:<name>`, or a network name",
         "the network stack the container uses",
-    ),
-    checked(row(
+    ), Engine),
+    unset(checked(row(
         "networks",
         &[],
         Special("NetworkingConfig (one at create, the others connected)"),
@@ -226,31 +256,31 @@ pub const KEYWORDS: &[Keyword] = &[
         "a list of names, `{name: {aliases, ipv4_address, ipv6_address}}`, or a list of \
          one-key dicts `[{name: {aliases: [...]}}]`",
         "user-defined networks to attach",
-    ), Networks),
-    row(
+    ), Networks), Engine),
+    unset(row(
         "user",
         &[],
         Config("User"),
         f::user,
         "a user name or uid, `user:group`",
         "the user the container runs as",
-    ),
-    row(
+    ), Image),
+    unset(row(
         "working_dir",
         &["workdir"],
         Config("WorkingDir"),
         f::abs_path,
         "an absolute path",
         "the working directory",
-    ),
-    row(
+    ), Image),
+    unset(row(
         "hostname",
         &[],
         Config("Hostname"),
         f::word,
         "a host name",
         "the container's host name",
-    ),
+    ), Engine),
     checked(row(
         "extra_hosts",
         &[],
@@ -259,23 +289,23 @@ pub const KEYWORDS: &[Keyword] = &[
         "a list (or comma-separated string) of `host:ip`, or a dict `{host: ip}`",
         "lines added to /etc/hosts",
     ), SameSet),
-    row(
+    checked(row(
         "shutdown_timeout",
         &["stop_timeout"],
         Config("StopTimeout"),
         f::shutdown_timeout,
         "whole seconds",
         "how long the Engine waits after `stop_signal` before it kills",
-    ),
-    row(
+    ), Lenient),
+    unset(checked(row(
         "stop_signal",
         &[],
         Config("StopSignal"),
         f::signal,
         "a signal name or number",
         "the signal that stops the container",
-    ),
-    with_api(
+    ), Signal), Image),
+    unset(with_api(
         row(
             "healthcheck",
             &[],
@@ -288,7 +318,7 @@ pub const KEYWORDS: &[Keyword] = &[
             "the container's HEALTHCHECK (the image's otherwise); a redeploy waits for `healthy`",
         ),
         f::healthcheck_api,
-    ),
+    ), Image),
     // Everything else `docker_container.running` takes, by name.
     row(
         "auto_remove",
@@ -306,14 +336,14 @@ pub const KEYWORDS: &[Keyword] = &[
         "10 to 1000",
         "relative block I/O weight",
     ),
-    row(
+    checked(row(
         "blkio_weight_device",
         &[],
         Host("BlkioWeightDevice"),
         f::blkio_weight_device,
         "a list of `PATH:WEIGHT`, or of `{Path, Weight}`",
         "block I/O weight per device",
-    ),
+    ), SameSet),
     checked(row(
         "cap_add",
         &[],
@@ -338,14 +368,14 @@ pub const KEYWORDS: &[Keyword] = &[
         "a cgroup path",
         "the cgroup the container's cgroup is made under",
     ),
-    row(
+    unset(row(
         "cgroupns",
         &[],
         Host("CgroupnsMode"),
         f::cgroupns,
         "`host` or `private`",
         "the cgroup namespace",
-    ),
+    ), Engine),
     row(
         "cpu_period",
         &["cpu_group"],
@@ -386,47 +416,47 @@ pub const KEYWORDS: &[Keyword] = &[
         "`0-3` or `0,1`",
         "the memory nodes the container may use (NUMA)",
     ),
-    row(
+    unset(row(
         "detach",
         &[],
         Nowhere("(accepted: containers always run detached)"),
         f::detach,
         FLAG,
         "accepted for docker_container.running; every container runs detached",
-    ),
-    row(
+    ), Engine),
+    checked(row(
         "device_read_bps",
         &[],
         Host("BlkioDeviceReadBps"),
         f::device_bps,
         "a list of `PATH:RATE` (rate in bytes, with a unit), or of `{Path, Rate}`",
         "read rate limit per device",
-    ),
-    row(
+    ), SameSet),
+    checked(row(
         "device_read_iops",
         &[],
         Host("BlkioDeviceReadIOps"),
         f::device_iops,
         "a list of `PATH:RATE` (operations per second), or of `{Path, Rate}`",
         "read operations limit per device",
-    ),
-    row(
+    ), SameSet),
+    checked(row(
         "device_write_bps",
         &[],
         Host("BlkioDeviceWriteBps"),
         f::device_bps,
         "a list of `PATH:RATE` (rate in bytes, with a unit), or of `{Path, Rate}`",
         "write rate limit per device",
-    ),
-    row(
+    ), SameSet),
+    checked(row(
         "device_write_iops",
         &[],
         Host("BlkioDeviceWriteIOps"),
         f::device_iops,
         "a list of `PATH:RATE` (operations per second), or of `{Path, Rate}`",
         "write operations limit per device",
-    ),
-    row(
+    ), SameSet),
+    checked(row(
         "devices",
         &[],
         Host("Devices"),
@@ -434,7 +464,7 @@ pub const KEYWORDS: &[Keyword] = &[
         "a list (or comma-separated string) of `/dev/host[:/dev/container[:permissions]]`, or of \
          `{PathOnHost, PathInContainer, CgroupPermissions}`",
         "host devices in the container",
-    ),
+    ), SameSet),
     row(
         "device_requests",
         &[],
@@ -493,54 +523,54 @@ pub const KEYWORDS: &[Keyword] = &[
         FLAG,
         "run an init process as PID 1 (tini)",
     ),
-    row(
+    unset(row(
         "ipc_mode",
         &["ipc"],
         Host("IpcMode"),
         f::word,
         "`none`, `private`, `shareable`, `host`, `container:<name>`",
         "the IPC namespace",
-    ),
-    row(
+    ), Engine),
+    unset(row(
         "isolation",
         &[],
         Host("Isolation"),
         f::isolation,
         "`default`, `process` or `hyperv`",
         "the isolation technology (Windows)",
-    ),
-    row(
+    ), Engine),
+    checked(row(
         "links",
         &[],
         Host("Links"),
         f::links,
         "a list (or comma-separated string) of `name:alias`, or a dict `{name: alias}`",
         "legacy links to other containers",
-    ),
-    row(
+    ), Links),
+    unset(row(
         "log_driver",
         &[],
         Host("LogConfig.Type"),
         f::word,
         "a logging driver name",
         "where the container's output goes (`json-file`, `syslog`, ...)",
-    ),
-    checked(row(
+    ), Engine),
+    unset(checked(row(
         "log_opt",
         &[],
         Host("LogConfig.Config"),
         f::key_values,
         MAP,
         "the logging driver's options",
-    ), Contains),
-    row(
+    ), Contains), Engine),
+    unset(row(
         "mac_address",
         &[],
-        Host("(refused)"),
+        Nowhere("(refused)"),
         f::mac_address,
         "a MAC address",
         "refused: the Engine API of this client sets it per network, not per container",
-    ),
+    ), Engine),
     row(
         "mem_limit",
         &["memory"],
@@ -565,14 +595,14 @@ pub const KEYWORDS: &[Keyword] = &[
         "0 to 100",
         "how readily the container's memory is swapped",
     ),
-    row(
+    unset(row(
         "memswap_limit",
         &["memory_swap"],
         Host("MemorySwap"),
         f::swap_bytes,
         "bytes (as `mem_limit`), or -1 for unlimited",
         "memory plus swap limit",
-    ),
+    ), Engine),
     row(
         "nano_cpus",
         &[],
@@ -621,7 +651,7 @@ pub const KEYWORDS: &[Keyword] = &[
         "-1 (unlimited) or more",
         "the most processes the container may run",
     ),
-    with_api(
+    unset(with_api(
         checked(row(
             "ports",
             &["expose"],
@@ -631,7 +661,7 @@ pub const KEYWORDS: &[Keyword] = &[
             "ports exposed without publishing (published ones are exposed anyway)",
         ), Contains),
         f::ports_api,
-    ),
+    ), Merged),
     row(
         "privileged",
         &[],
@@ -656,14 +686,14 @@ pub const KEYWORDS: &[Keyword] = &[
         FLAG,
         "a read-only root file system",
     ),
-    row(
+    unset(row(
         "runtime",
         &[],
         Host("Runtime"),
         f::word,
         "a runtime name",
         "the OCI runtime",
-    ),
+    ), Engine),
     checked(row(
         "security_opt",
         &["security_opts"],
@@ -672,14 +702,14 @@ pub const KEYWORDS: &[Keyword] = &[
         LIST,
         "security options (`no-new-privileges`, `seccomp=...`, `apparmor=...`)",
     ), SameSet),
-    row(
+    unset(row(
         "shm_size",
         &[],
         Host("ShmSize"),
         f::bytes,
         BYTES,
         "the size of /dev/shm",
-    ),
+    ), Engine),
     row(
         "stdin_open",
         &["interactive"],
@@ -752,14 +782,14 @@ pub const KEYWORDS: &[Keyword] = &[
         "a volume driver name",
         "the driver of the container's volumes",
     ),
-    row(
+    checked(row(
         "volumes_from",
         &[],
         Host("VolumesFrom"),
         f::text_list,
         LIST,
         "containers whose volumes are mounted too (`name[:ro|rw]`)",
-    ),
+    ), SameSet),
 ];
 
 /// Arguments of `docker_container.running` that Docker itself removed: refused, saying so.

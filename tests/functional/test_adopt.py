@@ -5,6 +5,7 @@ where the next run's no-op reads it. One that differs is replaced, naming what d
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def test_a_container_that_runs_the_declaration_is_adopted_without_a_restart(app)
     assert container_events(since, until, app.name) == []
     assert inspect(app.name)["Id"] == made and inspect(app.name)["State"]["StartedAt"] == started
     assert wait_http(app.port, "v1") == "v1"
+    (record,) = Path(LOCK_DIR).glob(f"{app.name}@adopted@*.json")
+    assert oct(record.stat().st_mode & 0o777) in ("0o600", "0o640")
+    assert json.loads(record.read_text())["container"] == made
 
     # The next run finds the record beside the lock: nothing to do, by the registry's digest.
     again = app.deploy(**spec)
@@ -77,3 +81,53 @@ def test_a_stopped_container_that_runs_the_declaration_is_started_and_adopted(ap
     assert started["changes"]["declared_settings_recorded"] == {"old": False, "new": True}
     assert inspect(app.name)["Id"] == made
     assert app.deploy()["action"] == "none"
+
+
+def test_what_is_set_though_not_declared_is_replaced_not_adopted(app):
+    """A container that runs the declared image and settings, but also a restart policy, a
+    capability and a variable nobody declared, is not what this tool would build."""
+    app.publish("v1")
+    made = run_by_hand(app, "--restart", "always", "--cap-add", "SYS_TIME", "-e", "DEBUG=1")
+    replaced = app.deploy()
+    assert replaced["action"] == "replaced", replaced
+    (reason,) = replaced["reasons"]
+    for name in ("environment", "restart_policy", "cap_add"):
+        assert f"{name} (not declared)" in reason, reason
+    assert inspect(app.name)["Id"] != made
+
+
+def test_a_container_on_another_network_is_replaced_not_adopted(app):
+    app.publish("v1")
+    network = f"{app.name}-net"
+    docker("network", "create", "--label", app.bed.label, network)
+    try:
+        made = run_by_hand(app, "--network", network)
+        replaced = app.deploy(port_bindings=[f"127.0.0.1:{app.port}:80"])
+        assert replaced["action"] == "replaced"
+        assert "networks (not declared)" in replaced["reasons"][0], replaced["reasons"]
+        assert inspect(app.name)["Id"] != made
+    finally:
+        app.remove()
+        docker("network", "rm", network, check=False)
+
+
+def test_an_adoption_record_that_cannot_be_written_is_a_warning(app):
+    """The container runs as declared either way: the run succeeds, says the record was not
+    kept, and the next run compares the container again (and adopts it again)."""
+    app.publish("v1")
+    made = run_by_hand(app)
+    assert app.deploy(dry_run=True)["action"] == "adopted"
+    (lock,) = Path(LOCK_DIR).glob(f"{app.name}@*.lock")
+    engine = lock.name.removeprefix(f"{app.name}@").removesuffix(".lock")
+    blocker = Path(LOCK_DIR) / f"{app.name}@adopted@{engine}.json"
+    blocker.mkdir()  # a rename onto a directory fails
+    try:
+        adopted = app.deploy()
+        assert adopted["action"] == "adopted", adopted
+        (warning,) = [w for w in adopted["warnings"] if "adoption record" in w]
+        assert str(blocker) in warning and "compares it again" in warning, warning
+        assert inspect(app.name)["Id"] == made
+        assert app.deploy()["action"] == "adopted"
+        assert not list(Path(LOCK_DIR).glob(f".{app.name}@adopted@*")), "no partial record left"
+    finally:
+        blocker.rmdir()
