@@ -305,6 +305,8 @@ pub const KEEP_IMAGES: RangeInclusive<i64> = 1..=1_000;
 pub const REPLICAS: RangeInclusive<i64> = 1..=100;
 /// Containers of a group redeployed at once, over one Engine connection.
 pub const CONCURRENCY: RangeInclusive<i64> = 1..=64;
+/// docker_container.running's client timeout (accepted, without effect here).
+pub const CLIENT_TIMEOUT_S: RangeInclusive<i64> = 1..=86_400;
 
 /// The parsed options; [`Default`] holds the table's defaults.
 #[derive(Debug, Clone)]
@@ -447,7 +449,27 @@ impl Options {
             "ignore_collisions" | "validate_ip_addrs" => {
                 bad.flag(option, value)?;
             }
-            "skip_translate" | "client_timeout" => {}
+            // Accepted for the states written for docker_container.running: checked for its
+            // forms, so that a typo is still an error, and otherwise without effect.
+            "client_timeout" => {
+                whole_or_none(bad, option, value, &CLIENT_TIMEOUT_S)?;
+            }
+            "skip_translate" => {
+                let forms = matches!(value, Value::Null | Value::Bool(_) | Value::String(_))
+                    || value
+                        .as_array()
+                        .is_some_and(|items| items.iter().all(Value::is_string));
+                if !forms {
+                    return Err(bad.err(
+                        option,
+                        format!(
+                            "expected True, False, or keyword names (a list or a \
+                             comma-separated string), got {}",
+                            type_name(value)
+                        ),
+                    ));
+                }
+            }
             other => unreachable!("option {other} is in the table but not read"),
         }
         Ok(())
@@ -616,6 +638,14 @@ mod tests {
         invalid(json!({"strategy": "blue-green"}), "blue-green");
         invalid(json!({"pull_policy": "sometimes"}), "sometimes");
         invalid(json!({"replicass": 3}), "not an option");
+        // docker_container.running's options: without effect, but not without a check.
+        invalid(json!({"client_timeout": "sixty"}), "client_timeout");
+        invalid(json!({"client_timeout": 0}), "from 1");
+        invalid(json!({"skip_translate": 3}), "skip_translate");
+        invalid(json!({"skip_translate": [true]}), "keyword names");
+        for given in [json!(true), json!("port_bindings,binds"), json!(["binds"])] {
+            assert!(parse(json!({"skip_translate": given, "client_timeout": 60})).is_ok());
+        }
     }
 
     #[test]

@@ -43,7 +43,6 @@ fn lands(keywords: Value, want: Value) {
 #[test]
 fn every_keyword_lands_where_the_engine_takes_it() {
     let cases = [
-        (json!({"auto_remove": false}), json!({})),
         (
             json!({"blkio_weight": 300}),
             json!({"HostConfig": {"BlkioWeight": 300}}),
@@ -176,7 +175,6 @@ fn aliases_name_the_same_keyword_and_two_names_of_one_are_refused() {
         ("label", "labels", json!({"a": "b"})),
         ("restart", "restart_policy", json!("always")),
         ("workdir", "working_dir", json!("/app")),
-        ("stop_timeout", "shutdown_timeout", json!(7)),
         ("cpuset", "cpuset_cpus", json!("0")),
         ("dns_option", "dns_opt", json!(["ndots:1"])),
         ("expose", "ports", json!([80])),
@@ -201,6 +199,51 @@ fn aliases_name_the_same_keyword_and_two_names_of_one_are_refused() {
         let twice = refused(json!({ alias: value.clone(), name: value }));
         assert!(twice.contains("declared twice"), "{twice}");
     }
+    // Salt's state takes both stop timeouts (its own, and the container's): both are one
+    // keyword here, and the container's wins.
+    assert_eq!(
+        spec(json!({"stop_timeout": 7})).canonical_json(),
+        spec(json!({"shutdown_timeout": 7})).canonical_json()
+    );
+    assert_eq!(
+        spec(json!({"shutdown_timeout": 30, "stop_timeout": 7})).canonical_json(),
+        spec(json!({"shutdown_timeout": 7})).canonical_json()
+    );
+}
+
+#[test]
+fn every_spelling_of_one_declaration_is_one_record() {
+    for (a, b) in [
+        (
+            json!({"cap_add": ["net_admin", "CAP_SYS_TIME"]}),
+            json!({"cap_add": "SYS_TIME,NET_ADMIN"}),
+        ),
+        (
+            json!({"security_opt": ["seccomp=unconfined", "no-new-privileges"]}),
+            json!({"security_opt": "no-new-privileges, seccomp=unconfined"}),
+        ),
+        (
+            json!({"labels": "tier=web,team"}),
+            json!({"labels": {"team": "", "tier": "web"}}),
+        ),
+        (
+            json!({"healthcheck": {"Test": ["CMD", "true"], "Interval": 1_500_000_000_i64}}),
+            json!({"healthcheck": {"test": ["CMD", "true"], "interval": "1500ms"}}),
+        ),
+        (
+            json!({"binds": {"/srv": {"bind": "/data", "ro": "true"}}}),
+            json!({"binds": ["/srv:/data:ro"]}),
+        ),
+        (json!({"mem_limit": "1.5k"}), json!({"mem_limit": 1536})),
+    ] {
+        assert_eq!(
+            spec(a.clone()).canonical_json(),
+            spec(b.clone()).canonical_json(),
+            "{a} and {b}"
+        );
+    }
+    let caps = spec(json!({"cap_add": ["cap_net_admin"]})).create_request("img", &[], &[]);
+    assert_eq!(caps["HostConfig"]["CapAdd"], json!(["NET_ADMIN"]));
 }
 
 #[test]
@@ -245,6 +288,30 @@ fn bad_values_and_unknown_names_are_refused_by_name() {
         ),
         (json!({"network_mode": "host", "hostname": "x"}), "hostname"),
         (json!({"device_requests": [{"gpus": 1}]}), "unknown key"),
+        (
+            json!({"host_config": {"Privileged": true}}),
+            "by their keywords",
+        ),
+        (
+            json!({"binds": {"/srv": {"bind": "/d", "readonly": true}}}),
+            "binds",
+        ),
+        (
+            json!({"binds": {"/srv": {"bind": "/d", "ro": true, "mode": "rw"}}}),
+            "binds",
+        ),
+        (
+            json!({"healthcheck": {"test": "true", "Test": "false"}}),
+            "healthcheck",
+        ),
+        (json!({"sysctls": ["net.a=1", "net.a=2"]}), "twice"),
+        (json!({"ulimits": ["nofile=-1:1024"]}), "ulimits"),
+        (json!({"ulimits": ["nofile=1", "nofile=2"]}), "twice"),
+        (json!({"cpu_quota": 500}), "cpu_quota"),
+        (json!({"cap_add": ["NET ADMIN"]}), "not a capability name"),
+        (json!({"expose": ["0"]}), "ports"),
+        (json!({"ports": "1000-3000"}), "at most 1024 ports"),
+        (json!({"port_bindings": "1000-3000"}), "at most 1024 ports"),
     ] {
         let message = refused(keywords.clone());
         assert!(message.contains(needle), "{keywords}: {message}");

@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     let back = ContainerSpec::from_record("web", &record).expect("a record reads back");
     assert_eq!(back, spec, "{record}");
     assert_eq!(back.canonical_json(), record);
-    let _ = spec.to_create_body("sha256:0", &[], &[]);
+    // Every accepted declaration is a request the Engine's client can send.
+    if let Err(e) = spec.to_create_body("sha256:0", &[], &[]) {
+        panic!("{record}: accepted but no create request: {e}");
+    }
     for index in 1..=3 {
         let _ = spec.for_replica("web", index, 3);
     }

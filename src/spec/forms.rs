@@ -284,29 +284,31 @@ pub(crate) fn parse_environment(inv: &Invalid, value: &Value) -> Result<BTreeMap
     Ok(env)
 }
 
-pub(crate) fn parse_port(inv: &Invalid, text: &str, what: &str) -> Result<u16> {
+/// The keyword port bindings are declared with (named in their errors).
+const PORT_BINDINGS: &str = "port_bindings";
+/// The most ports one range expands to: a request is built and compared port by port.
+const MAX_PORT_RANGE: u16 = 1023;
+
+pub(crate) fn parse_port(inv: &Invalid, k: &str, text: &str, what: &str) -> Result<u16> {
     match text.parse::<u16>() {
         Ok(port) if port > 0 && text.chars().all(|c| c.is_ascii_digit()) => Ok(port),
-        _ => Err(inv.err(
-            "port_bindings",
-            format!("{what} {text:?} is not a port number (1-65535)"),
-        )),
+        _ => Err(inv.err(k, format!("{what} {text:?} is not a port number (1-65535)"))),
     }
 }
 
 /// `"80"`, `"80/udp"` -> `"80/tcp"`, `"80/udp"`.
-pub(crate) fn container_port_key(inv: &Invalid, text: &str) -> Result<String> {
+pub(crate) fn container_port_key(inv: &Invalid, k: &str, text: &str) -> Result<String> {
     let (port, proto) = match text.split_once('/') {
         Some((port, proto)) => (port, proto),
         None => (text, "tcp"),
     };
     if !matches!(proto, "tcp" | "udp" | "sctp") {
         return Err(inv.err(
-            "port_bindings",
+            k,
             format!("protocol {proto:?} in {text:?} must be tcp, udp or sctp"),
         ));
     }
-    let port = parse_port(inv, port, "container port")?;
+    let port = parse_port(inv, k, port, "container port")?;
     Ok(format!("{port}/{proto}"))
 }
 
@@ -322,8 +324,8 @@ pub(crate) fn host_binding(inv: &Invalid, ip: &str, port: &str) -> Result<HostBi
     } else if let Some((first, last)) = port.split_once('-') {
         // A range: one port per replica (see `ContainerSpec::for_replica`).
         let (first, last) = (
-            parse_port(inv, first, "host port")?,
-            parse_port(inv, last, "host port")?,
+            parse_port(inv, PORT_BINDINGS, first, "host port")?,
+            parse_port(inv, PORT_BINDINGS, last, "host port")?,
         );
         if first > last {
             return Err(inv.err(
@@ -333,7 +335,7 @@ pub(crate) fn host_binding(inv: &Invalid, ip: &str, port: &str) -> Result<HostBi
         }
         format!("{first}-{last}")
     } else {
-        parse_port(inv, port, "host port")?.to_string()
+        parse_port(inv, PORT_BINDINGS, port, "host port")?.to_string()
     };
     Ok(HostBinding {
         host_ip: ip.to_string(),
@@ -366,18 +368,18 @@ pub(crate) fn parse_port_binding_text(
     };
     let Some((first, last)) = ports.split_once('-') else {
         return Ok(vec![(
-            container_port_key(inv, container)?,
+            container_port_key(inv, PORT_BINDINGS, container)?,
             host_binding(inv, ip, host)?,
         )]);
     };
     let (first, last) = (
-        parse_port(inv, first, "container port")?,
-        parse_port(inv, last, "container port")?,
+        parse_port(inv, PORT_BINDINGS, first, "container port")?,
+        parse_port(inv, PORT_BINDINGS, last, "container port")?,
     );
-    if first > last {
+    if first > last || last - first > MAX_PORT_RANGE {
         return Err(inv.err(
-            "port_bindings",
-            format!("container port range {ports:?} runs backwards"),
+            PORT_BINDINGS,
+            format!("container port range {ports:?} is not a range of at most 1024 ports"),
         ));
     }
     let count = last - first;
@@ -385,8 +387,8 @@ pub(crate) fn parse_port_binding_text(
         None if host.is_empty() => None,
         Some((h1, h2)) => {
             let (h1, h2) = (
-                parse_port(inv, h1, "host port")?,
-                parse_port(inv, h2, "host port")?,
+                parse_port(inv, PORT_BINDINGS, h1, "host port")?,
+                parse_port(inv, PORT_BINDINGS, h2, "host port")?,
             );
             if h2.checked_sub(h1) != Some(count) {
                 return Err(inv.err(
@@ -413,7 +415,7 @@ pub(crate) fn parse_port_binding_text(
         .map(|i| {
             let host_port = host_first.map(|h| (h + i).to_string()).unwrap_or_default();
             Ok((
-                container_port_key(inv, &format!("{}{proto}", first + i))?,
+                container_port_key(inv, PORT_BINDINGS, &format!("{}{proto}", first + i))?,
                 host_binding(inv, ip, &host_port)?,
             ))
         })
@@ -430,7 +432,7 @@ pub(crate) fn parse_port_bindings(
     match value {
         Value::Object(map) => {
             for (container, hosts) in map {
-                let key = container_port_key(inv, container)?;
+                let key = container_port_key(inv, PORT_BINDINGS, container)?;
                 let entry = bindings.entry(key).or_default();
                 let host_values: Vec<&Value> = match hosts {
                     Value::Null => vec![],
@@ -553,6 +555,15 @@ pub(crate) fn parse_volumes(inv: &Invalid, value: &Value) -> Result<BTreeSet<Str
 
 pub(crate) fn parse_labels(inv: &Invalid, value: &Value) -> Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
+    // Salt's comma-separated string is its list.
+    let split;
+    let value = match value {
+        Value::String(text) => {
+            split = Value::from(parse_list(inv, "labels", &json!(text))?);
+            &split
+        }
+        other => other,
+    };
     let pairs: Vec<(String, String)> = match value {
         Value::Object(map) => map
             .iter()
@@ -1486,6 +1497,30 @@ pub(crate) fn word_set(inv: &Invalid, k: &'static str, v: &Value) -> Result<Opti
     recorded(&items, items.is_empty())
 }
 
+/// Texts whose order means nothing (security options): sorted, each once.
+pub(crate) fn text_set(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
+    let items: BTreeSet<String> = parse_list(inv, k, v)?.into_iter().collect();
+    recorded(&items, items.is_empty())
+}
+
+/// Linux capabilities, as the Engine names them (`NET_ADMIN`: it takes `net_admin` and
+/// `CAP_NET_ADMIN` too), so that every spelling of one declaration is one record.
+pub(crate) fn capabilities(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
+    let mut items = BTreeSet::new();
+    for given in parse_list(inv, k, v)? {
+        let upper = given.to_ascii_uppercase();
+        let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(inv.err(
+                k,
+                format!("{} is not a capability name", describe(&json!(given))),
+            ));
+        }
+        items.insert(name.to_string());
+    }
+    recorded(&items, items.is_empty())
+}
+
 pub(crate) fn ip_list(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<Value>> {
     let items = parse_list(inv, k, v)?;
     if let Some(bad) = items
@@ -1528,7 +1563,13 @@ fn parse_key_values(
                         format!("an item is not key{delimiter}value (it has no {delimiter:?})"),
                     )
                 })?;
-                map.insert(key.trim().to_string(), value.trim().to_string());
+                let key = key.trim();
+                if map
+                    .insert(key.to_string(), value.trim().to_string())
+                    .is_some()
+                {
+                    return Err(inv.err(k, format!("{key:?} is declared twice")));
+                }
             }
         }
     }
@@ -1845,13 +1886,22 @@ pub(crate) fn ulimits(inv: &Invalid, k: &'static str, v: &Value) -> Result<Optio
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(inv.err(k, "a limit has no valid name (nofile, nproc, memlock, ...)"));
         }
-        if hard != -1 && soft > hard {
+        // -1 is unlimited: a soft limit may not exceed the hard one (the kernel refuses it
+        // when the container starts, after the old one was stopped).
+        let above = match (soft, hard) {
+            (_, -1) => false,
+            (-1, _) => true,
+            (soft, hard) => soft > hard,
+        };
+        if above {
             return Err(inv.err(
                 k,
                 format!("the soft limit of {name} is above its hard limit"),
             ));
         }
-        limits.insert(name, (soft, hard));
+        if limits.insert(name.clone(), (soft, hard)).is_some() {
+            return Err(inv.err(k, format!("{name} is declared twice")));
+        }
     }
     let list: Vec<Value> = limits
         .into_iter()
@@ -1873,13 +1923,16 @@ pub(crate) fn ports(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<
             None => (item.clone(), "tcp".to_string()),
         };
         let (first, last) = match range.split_once('-') {
-            Some((a, b)) => (parse_port(inv, a, "port")?, parse_port(inv, b, "port")?),
+            Some((a, b)) => (
+                parse_port(inv, k, a, "port")?,
+                parse_port(inv, k, b, "port")?,
+            ),
             None => {
-                let p = parse_port(inv, &range, "port")?;
+                let p = parse_port(inv, k, &range, "port")?;
                 (p, p)
             }
         };
-        if first > last || last - first > 1024 {
+        if first > last || last - first > MAX_PORT_RANGE {
             return Err(inv.err(
                 k,
                 format!(
@@ -1889,7 +1942,7 @@ pub(crate) fn ports(inv: &Invalid, k: &'static str, v: &Value) -> Result<Option<
             ));
         }
         for port in first..=last {
-            ports.insert(container_port_key(inv, &format!("{port}/{proto}"))?);
+            ports.insert(container_port_key(inv, k, &format!("{port}/{proto}"))?);
         }
     }
     recorded(&ports, ports.is_empty())

@@ -150,6 +150,8 @@ use Lands::{Config, Host, Nowhere, Special};
 use Unset::{Engine, Image, Merged};
 
 const LIST: &str = "a list, or a comma-separated string";
+const CAPABILITIES: &str =
+    "a list (or comma-separated string) of capabilities: `NET_ADMIN`, `net_admin`, `CAP_NET_ADMIN`, `ALL`";
 const MAP: &str = "a dict, or a list (or comma-separated string) of `key=value`";
 const BYTES: &str = "bytes, as a number or with a unit (`256m`, `1g`, `512k`, `100mb`)";
 const FLAG: &str = "True or False";
@@ -226,7 +228,8 @@ pub const KEYWORDS: &[Keyword] = &[
         &["label"],
         Config("Labels"),
         f::labels,
-        "a dict, or a list of `key=value` or of keys (`io.saltext.docker-deploy.*` is reserved)",
+        "a dict, a list of `key=value` or of keys, or a comma-separated string \
+         (`io.saltext.docker-deploy.*` is reserved)",
         "labels (this tool's own are added)",
     ), Contains), Merged),
     with_api(
@@ -348,16 +351,16 @@ pub const KEYWORDS: &[Keyword] = &[
         "cap_add",
         &[],
         Host("CapAdd"),
-        f::word_set,
-        LIST,
+        f::capabilities,
+        CAPABILITIES,
         "Linux capabilities to add",
     ), Capabilities),
     checked(row(
         "cap_drop",
         &[],
         Host("CapDrop"),
-        f::word_set,
-        LIST,
+        f::capabilities,
+        CAPABILITIES,
         "Linux capabilities to drop",
     ), Capabilities),
     row(
@@ -698,7 +701,7 @@ pub const KEYWORDS: &[Keyword] = &[
         "security_opt",
         &["security_opts"],
         Host("SecurityOpt"),
-        f::text_list,
+        f::text_set,
         LIST,
         "security options (`no-new-privileges`, `seccomp=...`, `apparmor=...`)",
     ), SameSet),
@@ -792,11 +795,19 @@ pub const KEYWORDS: &[Keyword] = &[
     ), SameSet),
 ];
 
-/// Arguments of `docker_container.running` that Docker itself removed: refused, saying so.
-pub const REMOVED: &[(&str, &str)] = &[(
-    "lxc_conf",
-    "the LXC execution driver it configured was removed from Docker in 1.10",
-)];
+/// Names refused with the reason: an argument Docker itself removed, and the Engine's own
+/// structure where a state might try to pass it whole.
+pub const REFUSED: &[(&str, &str)] = &[
+    (
+        "lxc_conf",
+        "the LXC execution driver it configured was removed from Docker in 1.10",
+    ),
+    (
+        "host_config",
+        "declare its settings by their keywords (binds, port_bindings, mem_limit, ...), as \
+         docker_container.running takes them",
+    ),
+];
 
 /// The keyword named `name` (canonical, or an alias), and its place in the table.
 pub fn find(name: &str) -> Option<(usize, &'static Keyword)> {
@@ -852,7 +863,7 @@ mod tests {
             }
             assert!(!keyword.doc.is_empty() && !keyword.accepts.is_empty());
         }
-        for (name, _) in REMOVED {
+        for (name, _) in REFUSED {
             assert!(find(name).is_none());
         }
     }

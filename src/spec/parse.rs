@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::input::Invalid;
 use crate::spec::declared::ContainerSpec;
-use crate::spec::keywords::{find, KEYWORDS, REMOVED};
+use crate::spec::keywords::{find, KEYWORDS, REFUSED};
 
 pub use crate::spec::forms::split_shell_words;
 
@@ -54,17 +54,39 @@ impl ContainerSpec {
             if value.is_null() {
                 continue;
             }
-            if let Some(first) = given[index].replace(name) {
-                return Err(inv.err(
-                    keyword.name,
-                    format!("declared twice, as {first:?} and as {name:?}"),
-                ));
+            let read = (keyword.read)(&inv, keyword.name, value)?;
+            match given[index].replace(name) {
+                None => spec.set(keyword.name, read),
+                Some(first) if both_meant(first, name) => {
+                    if name == STOP_TIMEOUT {
+                        spec.set(keyword.name, read);
+                    } else {
+                        given[index] = Some(first);
+                    }
+                }
+                Some(first) => {
+                    return Err(inv.err(
+                        keyword.name,
+                        format!("declared twice, as {first:?} and as {name:?}"),
+                    ))
+                }
             }
-            spec.set(keyword.name, (keyword.read)(&inv, keyword.name, value)?);
         }
         check_together(&inv, &spec)?;
         Ok(spec)
     }
+}
+
+/// Salt's state takes both: `stop_timeout` is the container's, `shutdown_timeout` how long
+/// the state waits when it stops the old one. Here the Engine waits the container's own
+/// (`stop_timeout` when both are declared, else the one declared) every time it is stopped.
+const STOP_TIMEOUT: &str = "stop_timeout";
+
+/// Two names of one keyword that a state may declare together (see [`STOP_TIMEOUT`]).
+fn both_meant(first: &str, second: &str) -> bool {
+    let mut pair = [first, second];
+    pair.sort_unstable();
+    pair == ["shutdown_timeout", STOP_TIMEOUT]
 }
 
 /// What settings declared together must agree on.
@@ -99,7 +121,7 @@ fn check_together(inv: &Invalid, spec: &ContainerSpec) -> Result<()> {
 
 /// The error for a keyword nobody knows, with the nearest known name (or why it is gone).
 fn unknown(name: &str) -> String {
-    if let Some((_, why)) = REMOVED.iter().find(|(removed, _)| *removed == name) {
+    if let Some((_, why)) = REFUSED.iter().find(|(refused, _)| *refused == name) {
         return format!("{name:?} is not supported: {why}");
     }
     let keywords = KEYWORDS
@@ -181,6 +203,22 @@ mod tests {
         assert_eq!(
             parse(json!({"command": null})).unwrap(),
             ContainerSpec::default()
+        );
+    }
+
+    #[test]
+    fn a_keyword_and_its_alias_are_one_declaration() {
+        invalid(json!({"command": "a", "cmd": "a"}), "declared twice");
+        // Salt's state takes both stop timeouts: the container's own wins, in either order.
+        for pair in [
+            json!({"shutdown_timeout": 30, "stop_timeout": 10}),
+            json!({"stop_timeout": 10, "shutdown_timeout": 30}),
+        ] {
+            assert_eq!(parse(pair).unwrap().shutdown_timeout(), Some(10));
+        }
+        invalid(
+            json!({"stop_timeout": 10, "shutdown_timeout": "x"}),
+            "shutdown_timeout",
         );
     }
 

@@ -117,6 +117,13 @@ CASES = {
     # A peer container (made by the test, never started) to link to and take volumes from.
     "peers": {"links": {"{peer}": "db"}, "volumes_from": ["{peer}:ro"]},
     "no-network": {"network_mode": "none", "network_disabled": True},
+    # docker-py's spellings: the Engine's healthcheck keys (nanoseconds), comma-separated lists.
+    "forms": {
+        "healthcheck": {"Test": ["CMD", "true"], "Interval": 2_000_000_000, "Retries": 2},
+        "security_opt": "no-new-privileges",
+        "cap_add": "NET_ADMIN,SYS_TIME",
+        "dns": "10.0.0.53,10.0.0.54",
+    },
 }
 
 # Settings this machine's Engine drops at create (cgroup v2 has no such control), for Salt's
@@ -256,6 +263,7 @@ STATE = """\
     - ulimits: nofile=1024:2048
     - labels: {{{label_key}: "{label_value}"}}
     - stop_timeout: 5
+    - shutdown_timeout: 20
     - networks:
       - {network}:
         - aliases: [web]
