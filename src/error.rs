@@ -91,8 +91,19 @@ pub struct Error {
     pub problem: String,
     /// What was left as it was, or what runs now; empty when a caller says it.
     pub left: String,
-    /// With [`ErrorKind::RolledBack`]: the redeploy's report (steps, images, what runs now).
+    /// With [`ErrorKind::RolledBack`] (and a failed first start): the redeploy's report
+    /// (steps, images, the failure, what runs now).
     pub report: Option<Box<Value>>,
+    /// With [`ErrorKind::Registry`], when the registry limits the rate: so that a caller
+    /// asking again and again (the beacon) backs off.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A registry's `429 Too Many Requests`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// How long it asks to wait (its `Retry-After` in seconds), when it says.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -107,6 +118,7 @@ impl Error {
             problem: problem.into(),
             left: String::new(),
             report: None,
+            rate_limit: None,
         }
     }
 

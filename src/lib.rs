@@ -35,6 +35,7 @@ pub use deploy::remove::RemoveReport;
 pub use deploy::replicas::ReplicasReport;
 pub use deploy::report::{RedeployReport, ReportAction};
 pub use deploy::request::RedeployRequest;
+pub use deploy::update::Managed;
 pub use error::{Error, ErrorKind, Result};
 pub use image::auth::Auth;
 pub use image::check::CheckReport;
@@ -124,6 +125,30 @@ pub fn redeploy_group(
     block_on("group", async {
         let docker = connect("group").await?;
         Ok(deploy::group::redeploy_group(&docker, requests, concurrency, log).await)
+    })
+}
+
+/// Every container this tool keeps on the Engine (see [`deploy::update::managed`]).
+pub fn managed_containers() -> Result<Vec<Managed>> {
+    block_on("containers", async {
+        let docker = connect("containers").await?;
+        deploy::update::managed(&docker).await
+    })
+}
+
+/// Redeploys every container that follows `image`, from its record (see
+/// [`deploy::update::update`]); `given` are the caller's options over the recorded ones.
+pub fn update_containers(
+    image: &str,
+    given: &serde_json::Map<String, serde_json::Value>,
+    scope: &deploy::update::Scope,
+    log: LogSink,
+) -> Result<Vec<GroupEntry>> {
+    let image = ImageRef::parse(image)?;
+    let context = format!("image {image}");
+    block_on(&context, async {
+        let docker = connect(&context).await?;
+        deploy::update::update(&docker, &image, given, scope, log).await
     })
 }
 

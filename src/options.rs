@@ -31,6 +31,8 @@ pub enum Call {
     Remove,
     Pull,
     Check,
+    /// `update`: every container that follows an image, from its record.
+    Update,
 }
 
 impl Call {
@@ -44,6 +46,7 @@ impl Call {
             Call::Remove => "remove",
             Call::Pull => "pull",
             Call::Check => "check",
+            Call::Update => "update",
         }
     }
 
@@ -97,7 +100,13 @@ pub const TABLE: &[OptionRow] = &[
         default: "null",
         doc: "`{username, password}` for the registry (Salt: by default the \
               `docker-registries` pillar entry of the image's registry)",
-        calls: &[Call::Redeploy, Call::GroupEntry, Call::Pull, Call::Check],
+        calls: &[
+            Call::Redeploy,
+            Call::GroupEntry,
+            Call::Pull,
+            Call::Check,
+            Call::Update,
+        ],
     },
     OptionRow {
         name: "force",
@@ -177,7 +186,7 @@ pub const TABLE: &[OptionRow] = &[
         kind: "float",
         default: "600",
         doc: "seconds a pull may take before it is given up, the old container serving",
-        calls: &[Call::Redeploy, Call::GroupEntry, Call::Pull],
+        calls: &[Call::Redeploy, Call::GroupEntry, Call::Pull, Call::Update],
     },
     OptionRow {
         name: "dry_run",
@@ -191,6 +200,29 @@ pub const TABLE: &[OptionRow] = &[
             Call::Group,
             Call::Rollback,
             Call::Remove,
+            Call::Update,
+        ],
+    },
+    OptionRow {
+        name: "names",
+        kind: "list",
+        default: "null",
+        doc: "only the containers whose names match one of these patterns (`*` any run of \
+              characters, `?` one); Salt: by default the minion's `docker_deploy:names` config",
+        calls: &[Call::Update],
+    },
+    OptionRow {
+        name: "events",
+        kind: "bool",
+        default: "true",
+        doc: "Salt: fire an event on the master's bus for each outcome \
+              (`saltext/docker_deploy/<outcome>`); the Python API fires none",
+        calls: &[
+            Call::Redeploy,
+            Call::Group,
+            Call::Rollback,
+            Call::Remove,
+            Call::Update,
         ],
     },
     OptionRow {
@@ -242,7 +274,7 @@ pub const TABLE: &[OptionRow] = &[
         kind: "int",
         default: "4",
         doc: "how many containers of a group are redeployed at the same time",
-        calls: &[Call::Group],
+        calls: &[Call::Group, Call::Update],
     },
 ];
 
@@ -308,6 +340,84 @@ pub const CONCURRENCY: RangeInclusive<i64> = 1..=64;
 /// docker_container.running's client timeout (accepted, without effect here).
 pub const CLIENT_TIMEOUT_S: RangeInclusive<i64> = 1..=86_400;
 
+/// A container name pattern: `*` matches any run of characters, `?` one; the rest is literal
+/// (container names have no other special character).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// A list of patterns, or one (or several, comma-separated) as a string.
+    pub(crate) fn parse_list(
+        bad: &Invalid,
+        option: &str,
+        value: &Value,
+    ) -> Result<Vec<NamePattern>> {
+        let texts: Vec<&str> = match value {
+            Value::String(text) => text.split(',').map(str::trim).collect(),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| bad.text(option, item))
+                .collect::<Result<_>>()?,
+            other => {
+                return Err(bad.err(
+                    option,
+                    format!("expected a list of name patterns, got {}", type_name(other)),
+                ))
+            }
+        };
+        texts
+            .into_iter()
+            .map(|text| {
+                let valid = !text.is_empty()
+                    && text.len() <= 256
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-*?".contains(c));
+                match valid {
+                    true => Ok(NamePattern(text.to_string())),
+                    false => Err(bad.err(
+                        option,
+                        format!(
+                            "{} is not a container name pattern (letters, digits, _ . - and \
+                             the wildcards * ?)",
+                            describe_word(text)
+                        ),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether `name` matches (the whole name).
+    pub fn matches(&self, name: &str) -> bool {
+        // Iterative wildcard matching: linear backtracking over the last `*` only.
+        let (pattern, name) = (self.0.as_bytes(), name.as_bytes());
+        let (mut p, mut n) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while n < name.len() {
+            match pattern.get(p) {
+                Some(b'*') => {
+                    star = Some((p, n));
+                    p += 1;
+                }
+                Some(&c) if c == b'?' || c == name[n] => {
+                    p += 1;
+                    n += 1;
+                }
+                _ => match star {
+                    Some((sp, sn)) => {
+                        p = sp + 1;
+                        n = sn + 1;
+                        star = Some((sp, sn + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        pattern[p..].iter().all(|&c| c == b'*')
+    }
+}
+
 /// The parsed options; [`Default`] holds the table's defaults.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -329,6 +439,8 @@ pub struct Options {
     /// Say what would be done and change nothing.
     pub dry_run: bool,
     pub concurrency: usize,
+    /// `update`: only the containers whose names match one of these patterns.
+    pub names: Option<Vec<NamePattern>>,
 }
 
 impl Default for Options {
@@ -349,6 +461,7 @@ impl Default for Options {
             pull_timeout: Duration::ZERO,
             dry_run: false,
             concurrency: 1,
+            names: None,
         };
         let bad = Invalid {
             context: "the table of defaults",
@@ -426,6 +539,11 @@ impl Options {
             "renew_anonymous_volumes" => self.renew_anonymous_volumes = bad.flag(option, value)?,
             "pull_timeout" => self.pull_timeout = bad.seconds(option, value, &PULL_TIMEOUT_S)?,
             "dry_run" => self.dry_run = bad.flag(option, value)?,
+            "names" => self.names = Some(NamePattern::parse_list(bad, option, value)?),
+            // The Salt modules' (they fire the events); checked here like every option.
+            "events" => {
+                bad.flag(option, value)?;
+            }
             "concurrency" => {
                 self.concurrency =
                     bad.whole(option, "a whole number", value, &CONCURRENCY)? as usize
@@ -680,9 +798,44 @@ mod tests {
                 "health_timeout",
                 "min_uptime",
                 "lock_timeout",
-                "dry_run"
+                "dry_run",
+                "events"
             ]
         );
+        assert_eq!(
+            names_for(Call::Update),
+            [
+                "auth",
+                "pull_timeout",
+                "dry_run",
+                "names",
+                "events",
+                "concurrency"
+            ]
+        );
+    }
+
+    #[test]
+    fn name_patterns_match_whole_names() {
+        let bad = Invalid { context: "update" };
+        let patterns =
+            NamePattern::parse_list(&bad, "names", &json!(["web-*", "db?", "api"])).unwrap();
+        let matches = |name: &str| patterns.iter().any(|p| p.matches(name));
+        for name in ["web-1", "web-", "db1", "api"] {
+            assert!(matches(name), "{name}");
+        }
+        for name in ["web", "xweb-1", "db12", "api2", "apı"] {
+            assert!(!matches(name), "{name}");
+        }
+        let star = NamePattern::parse_list(&bad, "names", &json!("*-q1, a*b*c")).unwrap();
+        assert!(star[0].matches("ddtest-9-dd-q1") && !star[0].matches("ddtest-9-dd-q2"));
+        assert!(star[1].matches("abc") && star[1].matches("aXbYbZc") && !star[1].matches("acb"));
+        // A long run of stars cannot make matching slow.
+        let stars = NamePattern("*a".repeat(100));
+        assert!(!stars.matches(&"a".repeat(99)));
+        for bad_value in [json!(""), json!(["web/1"]), json!(3), json!([1])] {
+            assert!(NamePattern::parse_list(&bad, "names", &bad_value).is_err());
+        }
     }
 
     #[test]

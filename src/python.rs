@@ -12,7 +12,7 @@ use crate::deploy::request::{validate_container_name, RedeployRequest};
 use crate::error::{Error, ErrorKind};
 use crate::image::refresh::Pinned;
 use crate::image::refresh::PullPolicy;
-use crate::options::{Call, Options};
+use crate::options::{Call, NamePattern, Options};
 use crate::reference::ImageRef;
 use crate::spec::ContainerSpec;
 
@@ -43,14 +43,23 @@ crate::error::error_kinds!(python_exceptions);
 fn to_py_err(err: Error) -> PyErr {
     let message = err.to_string();
     let exception = exception_for(err.kind, message);
-    if let Some(report) = &err.report {
-        // The report rides on the exception, as `err.report`.
-        Python::attach(|py| {
+    Python::attach(|py| {
+        // The report rides on the exception, as `err.report`; a rate limit as `err.retry_after`.
+        if let Some(report) = &err.report {
             if let Ok(report) = to_py(py, report) {
                 let _ = exception.value(py).setattr("report", report);
             }
-        });
-    }
+        }
+        if err.kind == ErrorKind::Registry {
+            let value = exception.value(py);
+            let _ = value.setattr("rate_limited", err.rate_limit.is_some());
+            let retry_after = err
+                .rate_limit
+                .and_then(|limit| limit.retry_after)
+                .map(|after| after.as_secs_f64());
+            let _ = value.setattr("retry_after", retry_after);
+        }
+    });
     exception
 }
 
@@ -492,6 +501,66 @@ fn remove(
     })
 }
 
+/// Every container this tool keeps on the Engine: `{name, image, digest, image_id,
+/// container_id, status, replica_of, adopted}`, by name; with `names`, those whose names match
+/// one of these patterns (as `update` takes them). Read only.
+#[pyfunction]
+#[pyo3(signature = (names=None))]
+fn managed(py: Python<'_>, names: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    guarded("managed", || {
+        let patterns = match names.filter(|n| !n.is_none()) {
+            Some(names) => {
+                let value = to_json("names", names, 0)?;
+                let bad = crate::input::Invalid {
+                    context: "containers",
+                };
+                Some(NamePattern::parse_list(&bad, "names", &value).map_err(to_py_err)?)
+            }
+            None => None,
+        };
+        run_logged(py, "containers", |_| {
+            let all = crate::managed_containers()?;
+            Ok(all
+                .into_iter()
+                .filter(|m| {
+                    patterns
+                        .as_ref()
+                        .is_none_or(|p| p.iter().any(|p| p.matches(&m.name)))
+                })
+                .collect::<Vec<_>>())
+        })
+    })
+}
+
+/// Redeploy every container on this host that follows `image`, from its record (its
+/// declaration and options as last deployed), through the verified path; `{name, report,
+/// error, message}` per container, none when no container follows the image.
+#[pyfunction]
+#[pyo3(signature = (image, **options))]
+fn update(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    guarded("update", || {
+        let image = text_arg("image", image)?;
+        let context = format!("image {image:?}");
+        let mut given = keywords(&context, options)?;
+        let parsed = options_of(&context, Call::Update, &given)?;
+        // The update's own options; the rest go to each container's redeploy.
+        for own in ["concurrency", "events", "names"] {
+            given.remove(own);
+        }
+        let scope = crate::deploy::update::Scope {
+            names: parsed.names.as_deref(),
+            concurrency: parsed.concurrency,
+        };
+        run_logged(py, &context, |sink| {
+            crate::update_containers(&image, &given, &scope, sink)
+        })
+    })
+}
+
 /// The table of options as Python sees it: one dict per option, its default a Python value.
 fn option_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let rows = PyList::empty(py);
@@ -549,6 +618,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remove, m)?)?;
     m.add_function(wrap_pyfunction!(rollback, m)?)?;
     m.add_function(wrap_pyfunction!(redeploy_group, m)?)?;
+    m.add_function(wrap_pyfunction!(managed, m)?)?;
+    m.add_function(wrap_pyfunction!(update, m)?)?;
     add_exceptions(m)?;
     m.add("STRATEGIES", crate::options::Strategy::NAMES.to_vec())?;
     m.add("PULL_POLICIES", PullPolicy::NAMES.to_vec())?;

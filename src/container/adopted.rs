@@ -19,6 +19,9 @@ pub struct Adopted {
     pub image: String,
     /// The manifest digest its image was pulled under, when known.
     pub digest: Option<String>,
+    /// The options it was adopted with, where not the defaults (`update` uses them).
+    #[serde(default)]
+    pub options: Option<String>,
 }
 
 /// Keeps the record of `name`'s adopted container (called under its lock).
@@ -47,5 +50,6 @@ pub fn recall(name: &str, found: &mut Observed) {
     found.record.spec = Some(adopted.spec);
     found.record.image_ref = Some(adopted.image);
     found.record.digest = adopted.digest;
+    found.record.options = adopted.options;
     found.running = None;
 }

@@ -368,6 +368,8 @@ pub struct Converged {
 pub struct Failed {
     pub current: Option<Observed>,
     pub plan: Option<Plan>,
+    /// The step that failed (`create`, `start`, `verify`, ...), when one did.
+    pub step: Option<&'static str>,
     pub why: String,
     pub kind: FailKind,
     /// A sentence on what runs now ("the previous container ... was restored and is running").
@@ -568,6 +570,7 @@ pub(crate) async fn converge<E: Engine>(
                 return Err(Box::new(Failed {
                     current,
                     plan: Some(decision),
+                    step: Some("create"),
                     why: fault.message,
                     kind: FailKind::Failed,
                     state: NOTHING_CHANGED.into(),
@@ -593,6 +596,7 @@ impl Failed {
         Box::new(Failed {
             current,
             plan: None,
+            step: None,
             why: fault.message,
             kind: FailKind::Unreachable,
             state: NOTHING_CHANGED.into(),
@@ -608,6 +612,7 @@ impl Failed {
         Box::new(Failed {
             current,
             plan: None,
+            step: None,
             why: refusal.problem,
             kind: FailKind::Refused,
             state: refusal.left,
@@ -670,6 +675,7 @@ async fn recover_interrupted<E: Engine>(
                             state: describe_running(&after),
                             current: after.primary,
                             plan: None,
+                            step: Some(failure.op.step()),
                             why: format!(
                                 "recovering from an interrupted redeploy failed at {:?}: {}",
                                 failure.op, failure.fault.message
@@ -826,6 +832,7 @@ async fn apply<E: Engine>(
         return Err(Box::new(Failed {
             current,
             plan: Some(decision),
+            step: Some(failure.op.step()),
             why,
             kind: FailKind::Unreachable,
             state: "the containers were left where the run stopped: the next run recovers them"
@@ -870,6 +877,7 @@ async fn undo<E: Engine>(
     progress: &Progress,
 ) -> std::result::Result<Converged, Box<Failed>> {
     let why = failure.fault.message;
+    let step = Some(failure.op.step());
     let verify_failed = matches!(failure.op, Op::Verify(Who::New));
     let was_running = current.as_ref().is_some_and(Observed::is_running);
     let replacing = decision.action == Action::Replace;
@@ -878,6 +886,7 @@ async fn undo<E: Engine>(
         return Err(Box::new(Failed {
             current,
             plan: Some(decision),
+            step,
             why,
             kind: FailKind::Failed,
             state: format!(
@@ -934,6 +943,7 @@ async fn undo<E: Engine>(
     Err(Box::new(Failed {
         current: after.primary,
         plan: Some(decision),
+        step,
         why,
         kind: if replacing && undone.is_ok() && (verify_failed || !untouched_old) {
             FailKind::RolledBack

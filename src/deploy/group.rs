@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use bollard::Docker;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::container::scene::read_scenes;
 use crate::deploy::report::RedeployReport;
@@ -26,23 +27,39 @@ pub struct GroupEntry {
     /// The exception name (`RolledBack`, `ImageNotFound`, ...) when it failed.
     pub error: Option<&'static str>,
     pub message: Option<String>,
+    /// With `RolledBack` (or a failed first start): the failed redeploy's report, as the
+    /// exception would carry it (its steps, and where and why it failed).
+    pub error_report: Option<Box<Value>>,
 }
 
 impl GroupEntry {
-    fn of(name: &str, result: Result<RedeployReport>) -> GroupEntry {
+    pub(crate) fn of(name: &str, result: Result<RedeployReport>) -> GroupEntry {
         match result {
             Ok(report) => GroupEntry {
                 name: name.to_string(),
                 report: Some(report),
                 error: None,
                 message: None,
+                error_report: None,
             },
             Err(err) => GroupEntry {
                 name: name.to_string(),
                 report: None,
                 error: Some(err.exception()),
                 message: Some(err.to_string()),
+                error_report: err.report,
             },
+        }
+    }
+
+    /// An entry that failed before its redeploy began (`error` an exception's name).
+    pub(crate) fn failed(name: &str, error: &'static str, message: String) -> GroupEntry {
+        GroupEntry {
+            name: name.to_string(),
+            report: None,
+            error: Some(error),
+            message: Some(message),
+            error_report: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The operations, one file each: a [`single`] container's redeploy, a [`group`] of them,
-//! rolling [`replicas`], [`rollback`] and [`remove`]; what they are asked ([`request`]) and
-//! what they report ([`report`]).
+//! rolling [`replicas`], [`rollback`], [`remove`], and the [`update`] of every container that
+//! follows an image, from their records; what they are asked ([`request`]) and what they
+//! report ([`report`]).
 
 pub mod group;
 pub mod remove;
@@ -9,3 +10,4 @@ pub mod report;
 pub mod request;
 pub mod rollback;
 pub mod single;
+pub mod update;

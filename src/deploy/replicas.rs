@@ -51,6 +51,8 @@ pub enum ReplicasAction {
     Updated,
     /// (In a `RolledBack` error) a replica failed and runs its previous image again.
     RolledBack,
+    /// (In any other error of the rollout) it stopped at a replica that failed otherwise.
+    Failed,
 }
 
 /// The names of the replicas of `name`.
@@ -131,12 +133,21 @@ fn stopped(
         }
     );
     let mut err = err.and_left(stopped);
-    if let (ErrorKind::RolledBack, Some(failed)) = (err.kind, err.report.take()) {
+    // The rollout's report rides on the error whenever it has something to say: the replicas
+    // updated before (each an event for Salt), and the failed one's report.
+    let failed = err.report.take();
+    if failed.is_some() || !results.is_empty() {
         let mut rollout = replicas_report(request, count, image_id, results, vec![]);
-        rollout.action = ReplicasAction::RolledBack;
+        rollout.action = match err.kind {
+            ErrorKind::RolledBack => ReplicasAction::RolledBack,
+            _ => ReplicasAction::Failed,
+        };
         rollout.comment = err.to_string();
         let mut value = serde_json::to_value(&rollout).unwrap_or(Value::Null);
-        if let Some(list) = value.get_mut("results").and_then(Value::as_array_mut) {
+        if let (Some(list), Some(failed)) = (
+            value.get_mut("results").and_then(Value::as_array_mut),
+            failed,
+        ) {
             list.push(*failed);
         }
         err = err.with_report(value);

@@ -29,6 +29,9 @@ pub enum ReportAction {
     Recovered,
     /// (In a `RolledBack` error) the new container failed and the previous one runs again.
     RolledBack,
+    /// (In a `ContainerStartError`) the new container failed, and nothing ran before it (or
+    /// `rollback=False` kept it for inspection).
+    Failed,
 }
 
 impl ReportAction {
@@ -41,6 +44,7 @@ impl ReportAction {
             ReportAction::Adopted => "adopted",
             ReportAction::Recovered => "recovered",
             ReportAction::RolledBack => "rolled-back",
+            ReportAction::Failed => "failed",
         }
     }
 }
@@ -95,6 +99,20 @@ pub struct RedeployReport {
     /// In a dry run, when the registry holds a new image for the tag: its manifest digest (a
     /// pull would bring it; its image ID is known only then).
     pub pending_digest: Option<String>,
+    /// The manifest digest the deployed image came under (`repo@sha256:...`), when known.
+    pub digest: Option<String>,
+    /// The digest the container that was under the name before records, when it records one.
+    pub previous_digest: Option<String>,
+    /// In a `RolledBack` or `ContainerStartError` report: the step that failed and why (the
+    /// exit code, the HEALTHCHECK's last output, the container's last lines).
+    pub failure: Option<Failure>,
+}
+
+/// Where and why a redeploy failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub step: &'static str,
+    pub reason: String,
 }
 
 /// How the steps ended, for the report.
@@ -110,6 +128,8 @@ pub(crate) struct Run<'a> {
     pub target: Target<'a>,
     pub spec_json: &'a str,
     pub pulled: Option<PullReport>,
+    /// The manifest digest the deployed image came under, when the run knows it.
+    pub digest: Option<String>,
 }
 
 impl Run<'_> {
@@ -126,6 +146,7 @@ impl Run<'_> {
             target,
             spec_json,
             pulled,
+            digest,
         } = self;
         let dry_run = request.dry_run;
         let changes = changes(
@@ -145,6 +166,7 @@ impl Run<'_> {
             changes,
             container_id: outcome.container_id,
             image_id: target.id_or_digest().to_string(),
+            previous_digest: current.as_ref().and_then(|c| c.record.digest.clone()),
             previous_image_id: current.map(|c| c.image_id),
             pull: pulled,
             downtime_ms: outcome.downtime_ms,
@@ -158,6 +180,8 @@ impl Run<'_> {
                 Target::Pending(digest) => Some(digest.to_string()),
                 Target::Id(_) => None,
             },
+            digest,
+            failure: None,
         }
     }
 
@@ -214,13 +238,21 @@ impl Run<'_> {
             )
             .about(subject)
             .left(failed.state.clone()),
-            FailKind::Failed => Error::new(ErrorKind::ContainerStart, failing())
-                .about(subject)
-                .left(failed.state.clone()),
-            FailKind::RolledBack => {
-                let error = Error::new(ErrorKind::RolledBack, failing())
-                    .about(subject)
-                    .left(format!("rolled back: {}", failed.state));
+            FailKind::Failed | FailKind::RolledBack => {
+                let (error, action) = match failed.kind {
+                    FailKind::RolledBack => (
+                        Error::new(ErrorKind::RolledBack, failing())
+                            .about(subject)
+                            .left(format!("rolled back: {}", failed.state)),
+                        ReportAction::RolledBack,
+                    ),
+                    _ => (
+                        Error::new(ErrorKind::ContainerStart, failing())
+                            .about(subject)
+                            .left(failed.state.clone()),
+                        ReportAction::Failed,
+                    ),
+                };
                 let running = failed.current.clone();
                 let plan = failed.plan.clone().unwrap_or(Plan {
                     action: Action::Replace,
@@ -233,10 +265,14 @@ impl Run<'_> {
                     warnings: vec![],
                 };
                 let mut report = self.report(running, plan, outcome, steps);
-                report.action = ReportAction::RolledBack;
+                report.action = action;
                 report.comment = error.to_string();
                 report.changes = Map::new();
                 report.recovered = failed.recovered.clone();
+                report.failure = Some(Failure {
+                    step: failed.step.unwrap_or("verify"),
+                    reason: failed.why.clone(),
+                });
                 let report = serde_json::to_value(&report).unwrap_or(Value::Null);
                 error.with_report(report)
             }
@@ -373,6 +409,7 @@ mod tests {
             target,
             spec_json: spec,
             pulled: None,
+            digest: None,
         };
         let outcome = Outcome {
             container_id: Some("c2".into()),

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use serde_json::{json, Map, Value};
+
+use crate::container::observe::Observed;
 use crate::container::plan::Target;
 use crate::container::scene::{BACKUP_SUFFIX, TEMPORARY_SUFFIX};
 use crate::container::verify::Verification;
@@ -43,6 +46,13 @@ pub struct RedeployRequest {
     pub pinned: Option<Pinned>,
     /// The replica set this container belongs to.
     pub replica_of: Option<String>,
+    /// The options the new container records (see [`recorded_options`]): taken from the
+    /// options as given, before a group or a rollout clears what it does itself
+    /// (`keep_images`), and kept as recorded by `update` and `rollback`.
+    pub options_record: String,
+    /// Act only if this container still holds the name (`update`: what it listed may have
+    /// been replaced or removed before the lock was taken); else leave the name alone.
+    pub expected_container: Option<String>,
 }
 
 impl Pinned {
@@ -59,6 +69,7 @@ impl RedeployRequest {
     /// The request for `name` with the given options (`options.replicas` is the caller's).
     pub fn new(name: &str, image: ImageRef, spec: ContainerSpec, options: Options) -> Result<Self> {
         validate_container_name(name)?;
+        let options_record = recorded_options(&options);
         Ok(RedeployRequest {
             name: name.to_string(),
             image,
@@ -79,7 +90,18 @@ impl RedeployRequest {
             dry_run: options.dry_run,
             pinned: None,
             replica_of: None,
+            options_record,
+            expected_container: None,
         })
+    }
+
+    /// Whether `primary` (what holds the name now) is what the request may act on: any, or
+    /// the very container it expects.
+    pub fn still_expected(&self, primary: Option<&Observed>) -> bool {
+        match &self.expected_container {
+            None => true,
+            Some(id) => primary.is_some_and(|found| &found.id == id),
+        }
     }
 
     /// What a message about this request is about: `container "web"`.
@@ -110,6 +132,62 @@ impl RedeployRequest {
         }
         Ok(())
     }
+}
+
+/// The options a redeploy without a declaration (`update`, on a registry push) replaces a
+/// container with: those that shape a replacement, where they are not the defaults, as
+/// canonical JSON (`{}` when all are: an empty label is a container of a version that recorded
+/// none). Never the credentials, nor what only one run asks (`force`, `dry_run`, the pull).
+pub fn recorded_options(options: &Options) -> String {
+    let defaults = Options::default();
+    let mut map = Map::new();
+    let mut keep = |name: &str, value: Value, default: Value| {
+        if value != default {
+            map.insert(name.to_string(), value);
+        }
+    };
+    let seconds = |d: Duration| json!(d.as_secs_f64());
+    keep(
+        "strategy",
+        json!(options.strategy.as_str()),
+        json!(defaults.strategy.as_str()),
+    );
+    keep(
+        "health_timeout",
+        seconds(options.health_timeout),
+        seconds(defaults.health_timeout),
+    );
+    keep(
+        "min_uptime",
+        seconds(options.min_uptime),
+        seconds(defaults.min_uptime),
+    );
+    keep(
+        "rollback",
+        json!(options.rollback),
+        json!(defaults.rollback),
+    );
+    keep(
+        "lock_timeout",
+        seconds(options.lock_timeout),
+        seconds(defaults.lock_timeout),
+    );
+    keep(
+        "keep_images",
+        json!(options.keep_images),
+        json!(defaults.keep_images),
+    );
+    keep(
+        "renew_anonymous_volumes",
+        json!(options.renew_anonymous_volumes),
+        json!(defaults.renew_anonymous_volumes),
+    );
+    keep(
+        "pull_timeout",
+        seconds(options.pull_timeout),
+        seconds(defaults.pull_timeout),
+    );
+    Value::Object(map).to_string()
 }
 
 /// Container names are used as lock file names too: bounded so that one always fits.

@@ -69,6 +69,10 @@ pub async fn rollback(
         digest: None,
     });
     request.replica_of = record.replica_of.clone();
+    // The rollback's options are this run's: the container keeps the ones it recorded.
+    if let Some(options) = &record.options {
+        request.options_record = options.clone();
+    }
     let mut report = redeploy(docker, &request, steps).await?;
     if report.action != ReportAction::None {
         let went = if request.dry_run {

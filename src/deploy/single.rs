@@ -14,7 +14,7 @@ use crate::container::adopted::{self, Adopted};
 use crate::container::converge::{converge, Converged, Settings};
 use crate::container::docker::{Blueprint, DockerEngine};
 use crate::container::observe::Observed;
-use crate::container::plan::{plan, Action, Desired, Target};
+use crate::container::plan::{plan, Action, Desired, Plan, Target};
 use crate::container::scene::{read_scene, Scene};
 use crate::deploy::report::{Outcome, RedeployReport, Run};
 use crate::deploy::request::RedeployRequest;
@@ -155,6 +155,15 @@ async fn full(
         }
     }
     let target = image.target();
+    if !request.still_expected(scene.primary.as_ref()) {
+        return Ok(changed_meanwhile(
+            request,
+            target,
+            scene.primary,
+            pulled,
+            steps,
+        ));
+    }
     // The digest the deployed image came under, when this run knows it for that very image.
     let digest = match (&image, &pulled) {
         (Pinned::Image { id, .. }, Some(pulled)) if &pulled.id == id => pulled.digest.clone(),
@@ -173,6 +182,7 @@ async fn full(
             image_ref: Some(request.image.to_string()),
             digest: digest.clone(),
             replica_of: request.replica_of.clone(),
+            options: Some(request.options_record.clone()),
             ..Record::default()
         },
         verification: request.verification,
@@ -199,6 +209,7 @@ async fn full(
         target,
         spec_json: &spec_json,
         pulled,
+        digest: digest.clone(),
     };
     let done = match result {
         Ok(done) => done,
@@ -222,6 +233,45 @@ async fn full(
     Ok(report)
 }
 
+/// The report of a request whose container was replaced or removed by another run between
+/// the moment it was listed and the lock (`update`): the name is left as that run left it.
+fn changed_meanwhile(
+    request: &RedeployRequest,
+    target: Target<'_>,
+    current: Option<Observed>,
+    pulled: Option<PullReport>,
+    steps: &Steps<'_>,
+) -> RedeployReport {
+    let spec_json = request.spec.canonical_json();
+    let run = Run {
+        request,
+        target,
+        spec_json: &spec_json,
+        pulled,
+        digest: None,
+    };
+    let outcome = Outcome {
+        container_id: current.as_ref().map(|c| c.id.clone()),
+        downtime_ms: None,
+        warnings: vec![],
+    };
+    let plan = Plan {
+        action: Action::None,
+        reasons: vec![],
+        adopt: false,
+    };
+    let mut report = run.report(current, plan, outcome, steps);
+    report.comment = format!(
+        "container {:?} was {} since it was listed: left as that run left it",
+        request.name,
+        match &report.container_id {
+            Some(_) => "replaced",
+            None => "removed",
+        }
+    );
+    report
+}
+
 /// Keeps (or forgets) the record of an adopted container, after a run that succeeded: one
 /// found to run as declared is adopted; one replaced by a container of ours is forgotten.
 /// A record that cannot be written is a warning, not a failure: the container runs as
@@ -240,6 +290,7 @@ fn keep_adoption(
                 spec: spec_json.to_string(),
                 image: request.image.to_string(),
                 digest,
+                options: Some(request.options_record.clone()),
             },
         )
         .err()
@@ -321,7 +372,10 @@ async fn settled(
                 (Pinned::Image { id, digest: None }, None, scene?)
             }
         };
-    if scene.temporary.is_some() || scene.backup.is_some() {
+    if scene.temporary.is_some()
+        || scene.backup.is_some()
+        || !request.still_expected(scene.primary.as_ref())
+    {
         return None;
     }
     let target = target.target();
@@ -354,11 +408,13 @@ async fn settled(
         downtime_ms: None,
         warnings,
     };
+    let digest = pulled.as_ref().and_then(|p| p.digest.clone());
     let run = Run {
         request,
         target,
         spec_json: &spec_json,
         pulled,
+        digest,
     };
     let mut report = run.report(scene.primary, decision, outcome, steps);
     report.removed_images = removed_images;

@@ -9,7 +9,7 @@ use bollard::Docker;
 use serde::Serialize;
 
 use crate::engine::inspect_image;
-use crate::error::{EngineFault, Result};
+use crate::error::{EngineFault, Error, ErrorKind, Result};
 use crate::image::auth::Auth;
 use crate::image::fault::{credentials_at_risk, pull_error, CHECK_LEFT};
 use crate::image::registry;
@@ -194,6 +194,16 @@ pub(crate) async fn remote_digest(
         }
         Err(refused) if refused.credentials_at_risk => {
             return Err(credentials_at_risk(image, &refused.why))
+        }
+        Err(refused) if refused.rate_limit.is_some() => {
+            let mut error = Error::new(
+                ErrorKind::Registry,
+                format!("registry {}: {}", image.registry, refused.why),
+            )
+            .about(format!("image {image}"))
+            .left(CHECK_LEFT);
+            error.rate_limit = refused.rate_limit;
+            return Err(error);
         }
         Err(refused) => refused.why,
     };

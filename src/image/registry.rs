@@ -21,7 +21,7 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT, WWW_AUTHENTICATE};
+use hyper::header::{ACCEPT, AUTHORIZATION, HOST, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -30,6 +30,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::engine::Io;
+use crate::error::RateLimit;
 use crate::image::auth::Auth;
 use crate::reference::ImageRef;
 
@@ -45,6 +46,9 @@ pub struct Unanswered {
     pub credentials_at_risk: bool,
     /// The TLS handshake failed: the peer's certificate could not be verified.
     tls_failed: bool,
+    /// The registry limits the rate (`429 Too Many Requests`). Nobody else is asked then:
+    /// the Engine's question would count against the same limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Unanswered {
@@ -53,6 +57,7 @@ impl Unanswered {
             why: why.into(),
             credentials_at_risk: false,
             tls_failed: false,
+            rate_limit: None,
         }
     }
 }
@@ -115,10 +120,25 @@ pub async fn manifest_digest(image: &ImageRef, auth: Option<&Auth>) -> Answer<St
             Err(refused) if refused.credentials_at_risk => {
                 return at_risk(format!("{}: {}", target.origin(), refused.why))
             }
+            Err(refused) if refused.rate_limit.is_some() => {
+                return Err(Unanswered {
+                    why: format!("{}: {}", target.origin(), refused.why),
+                    ..refused
+                })
+            }
             Err(refused) => whys.push(format!("{}: {}", target.origin(), refused.why)),
         }
     }
     unanswered(whys.join("; "))
+}
+
+/// The longest wait a `Retry-After` is taken at: a day (a registry's mistake beyond that).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// A `Retry-After` in seconds (the form registries use; an HTTP date is not read).
+pub fn retry_after_seconds(header: &str) -> Option<Duration> {
+    let seconds: u64 = header.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// Docker Hub's API host; every other registry is its own.
@@ -280,6 +300,23 @@ async fn ask(target: &Target, path: &str, image: &ImageRef, auth: Option<&Auth>)
 
 /// The `Docker-Content-Digest` of a 200 answer, checked for shape.
 fn digest_of(response: &Response<hyper::body::Incoming>) -> Answer<String> {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after_seconds);
+        return Err(Unanswered {
+            rate_limit: Some(RateLimit { retry_after }),
+            ..Unanswered::new(match retry_after {
+                Some(after) => format!(
+                    "the registry limits the rate (429): retry after {} s",
+                    after.as_secs()
+                ),
+                None => "the registry limits the rate (429)".to_string(),
+            })
+        });
+    }
     if response.status() != StatusCode::OK {
         return unanswered(format!("the registry answered {}", response.status()));
     }

@@ -27,6 +27,10 @@ pub const LABEL_ROLE: &str = "io.saltext.docker-deploy.role";
 pub const LABEL_DIGEST: &str = "io.saltext.docker-deploy.digest";
 /// The replica set a container belongs to (`replicas=N` manages `name-1` .. `name-N`).
 pub const LABEL_REPLICA_OF: &str = "io.saltext.docker-deploy.replica-of";
+/// The options that shape how the container is replaced (strategy, verification, ...), where
+/// they differ from the defaults, as canonical JSON: what `update()` (a registry push)
+/// redeploys it with. Never credentials. As of the run that created the container.
+pub const LABEL_OPTIONS: &str = "io.saltext.docker-deploy.options";
 /// The image ID the container was created from. A container carries its image's labels too,
 /// and an image committed from one of our containers carries ours: labels are ours only on a
 /// container that runs the image they record (an image's ID hashes its labels, so no image can
@@ -54,6 +58,8 @@ pub struct Record {
     pub replica_of: Option<String>,
     /// The manifest digest its image was pulled under (`repo@sha256:...`).
     pub digest: Option<String>,
+    /// The options it was deployed with, where not the defaults (see [`LABEL_OPTIONS`]).
+    pub options: Option<String>,
 }
 
 /// Where a container's labels under our prefix came from.
@@ -115,6 +121,7 @@ impl Record {
             previous_image: label(LABEL_PREVIOUS_IMAGE),
             replica_of: label(LABEL_REPLICA_OF),
             digest: label(LABEL_DIGEST),
+            options: label(LABEL_OPTIONS),
         }
     }
 
@@ -122,7 +129,7 @@ impl Record {
     /// that its image carries with the same value (the image's, not ours). `image_labels` are
     /// the labels of the image it runs.
     pub fn vet_unproven(&mut self, image_labels: &HashMap<String, String>) {
-        let fields: [(&str, &mut Option<String>); 7] = [
+        let fields: [(&str, &mut Option<String>); 8] = [
             (LABEL_SPEC, &mut self.spec),
             (LABEL_NAME, &mut self.owner),
             (LABEL_IMAGE, &mut self.image_ref),
@@ -130,6 +137,7 @@ impl Record {
             (LABEL_PREVIOUS_IMAGE, &mut self.previous_image),
             (LABEL_REPLICA_OF, &mut self.replica_of),
             (LABEL_DIGEST, &mut self.digest),
+            (LABEL_OPTIONS, &mut self.options),
         ];
         for (key, value) in fields {
             if value.is_some() && image_labels.get(key) == value.as_ref() {
@@ -160,6 +168,7 @@ impl Record {
             (LABEL_PREVIOUS_CONTAINER, text(&self.previous_container)),
             (LABEL_DIGEST, text(&self.digest)),
             (LABEL_REPLICA_OF, text(&self.replica_of)),
+            (LABEL_OPTIONS, text(&self.options)),
         ]
     }
 }
@@ -185,6 +194,7 @@ mod tests {
             previous_image: Some("sha256:old".into()),
             replica_of: None,
             digest: Some("reg/web@sha256:d".into()),
+            options: Some(r#"{"strategy":"stop-first"}"#.into()),
         };
         let written: HashMap<String, String> = record
             .labels("sha256:new", Role::Primary)

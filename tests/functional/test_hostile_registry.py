@@ -290,3 +290,18 @@ def test_the_fake_answers_both_clients(auth_kind, auth, monkeypatch):
     assert {"ours", "engine"} <= clients, clients
     if auth_kind:
         assert any(r.carries(auth["username"], auth["password"]) for r in scene.requests)
+
+
+def test_a_registry_that_limits_the_rate_is_not_asked_again_through_the_engine():
+    """A 429 is the registry's answer, not a failure to answer: the check ends with a
+    RegistryError carrying its Retry-After (the beacon waits it out), and the Engine is not
+    sent to ask the same registry again (that request would count against the same limit)."""
+    with hostile.FakeRegistry("rate_limited") as fake:
+        started = time.monotonic()
+        with pytest.raises(RegistryError) as raised:
+            docker_deploy.check(fake.ref())
+        assert time.monotonic() - started < 10
+        assert raised.value.rate_limited is True
+        assert raised.value.retry_after == hostile.RETRY_AFTER_S
+        assert "429" in str(raised.value) and fake.host in str(raised.value)
+        assert fake.requests and {r.client for r in fake.requests} == {"ours"}

@@ -86,6 +86,7 @@ MODES = (
     "slow",
     "redirect",
     "hang",
+    "rate_limited",
 )
 SCENES = (
     *MODES,
@@ -96,6 +97,8 @@ SCENES = (
 )
 
 OUR_AGENT = "saltext-docker-deploy/"
+# What the `rate_limited` fake asks clients to wait.
+RETRY_AFTER_S = 120
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 # A request head is a few hundred bytes; a client sending more than this is misbehaving too.
 MAX_REQUEST_HEAD = 64 << 10
@@ -478,6 +481,9 @@ class FakeRegistry:
         )
 
     def _manifest(self, conn: socket.socket, req: Seen) -> bool:
+        if self.mode == "rate_limited":
+            body = _error("TOOMANYREQUESTS", "slow down")
+            return self._send(conn, req, 429, body, {"Retry-After": str(RETRY_AFTER_S)})
         headers = {"Content-Type": MANIFEST_TYPE, "Docker-Content-Digest": DIGEST}
         hostile_body = self.mode in ("huge_body", "endless_body") and self.body_on == "manifest"
         if self.mode == "no_digest" or hostile_body:

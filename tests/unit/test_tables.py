@@ -46,7 +46,7 @@ def test_the_table_is_well_formed():
     names = [row["name"] for row in OPTION_TABLE]
     assert len(names) == len(set(names)), names
     for row in OPTION_TABLE:
-        assert row["type"] in {"bool", "str", "int", "float", "dict", "object"}, row
+        assert row["type"] in {"bool", "str", "int", "float", "dict", "list", "object"}, row
         assert row["doc"] and row["calls"], row
     assert list(options_of("redeploy")) == OPTIONS
 
@@ -60,6 +60,7 @@ def test_the_table_is_well_formed():
         ("pull", "pull", set()),
         ("check", "check", set()),
         ("redeploy_group", "redeploy_group", set()),
+        ("update", "update", set()),
         # preview is redeploy with dry_run on, and an image to assume.
         ("preview", "redeploy", {"image_id"}),
     ],
@@ -89,6 +90,11 @@ def test_the_compiled_functions_refuse_what_the_table_does_not_give_them():
         docker_deploy.redeploy_group([{"name": "web", "image": "reg/web", "concurrency": 2}])
     with pytest.raises(docker_deploy.InvalidSpec, match="not an option of redeploy_group"):
         docker_deploy.redeploy_group([], strategy="stop-first")
+    # update redeploys with each container's recorded options: it takes none of those.
+    with pytest.raises(docker_deploy.InvalidSpec, match="not an option of update"):
+        docker_deploy.update("reg/web:qa", strategy="stop-first")
+    with pytest.raises(docker_deploy.InvalidSpec, match="container name pattern"):
+        docker_deploy.update("reg/web:qa", names=["web/1"])
 
 
 def test_the_salt_docs_list_every_option_of_each_function():
@@ -111,6 +117,7 @@ def test_the_salt_docs_list_every_option_of_each_function():
         (modules.redeploy_group, "redeploy_group"),
         (modules.rollback, "rollback"),
         (modules.remove, "remove"),
+        (modules.update, "update"),
     ]:
         doc = function.__doc__
         assert not re.search(r"\{\w*options\}", doc), doc

@@ -21,12 +21,14 @@ from saltext.docker_deploy._core import (
     RolledBack,
     check,
     image_diff,
+    managed,
     preview,
     pull,
     redeploy,
     redeploy_group,
     remove,
     rollback,
+    update,
 )
 
 __all__ = [
@@ -47,10 +49,12 @@ __all__ = [
     "RolledBack",
     "check",
     "image_diff",
+    "managed",
     "preview",
     "pull",
     "redeploy",
     "redeploy_group",
     "remove",
     "rollback",
+    "update",
 ]

@@ -22,12 +22,14 @@ __all__ = [
     "RolledBack",
     "check",
     "image_diff",
+    "managed",
     "preview",
     "pull",
     "redeploy",
     "redeploy_group",
     "remove",
     "rollback",
+    "update",
 ]
 
 class _OptionRow(TypedDict):
@@ -60,7 +62,12 @@ STRATEGIES: list[str]
 class DeployError(Exception): ...
 class DockerUnavailable(DeployError): ...
 class ImageNotFound(DeployError): ...
-class RegistryError(DeployError): ...
+
+class RegistryError(DeployError):
+    # The registry answered 429 Too Many Requests; the seconds it asked to wait, if it said.
+    rate_limited: bool
+    retry_after: float | None
+
 class InvalidSpec(DeployError): ...
 class ContainerStartError(DeployError): ...
 class LockTimeout(DeployError): ...
@@ -100,7 +107,9 @@ class _Step(TypedDict):
 class _RedeployResult(TypedDict):
     name: str
     image: str
-    action: Literal["none", "created", "started", "replaced", "adopted", "recovered", "rolled-back"]
+    action: Literal[
+        "none", "created", "started", "replaced", "adopted", "recovered", "rolled-back", "failed"
+    ]
     changes: dict[str, dict[str, Any]]
     container_id: str | None
     image_id: str
@@ -116,12 +125,19 @@ class _RedeployResult(TypedDict):
     warnings: list[str]
     dry_run: bool
     pending_digest: str | None
+    digest: str | None
+    previous_digest: str | None
+    failure: _Failure | None
+
+class _Failure(TypedDict):
+    step: str
+    reason: str
 
 class _ReplicasResult(TypedDict):
     name: str
     image: str
     replicas: int
-    action: Literal["none", "updated", "rolled-back"]
+    action: Literal["none", "updated", "rolled-back", "failed"]
     changes: dict[str, Any]
     comment: str
     image_id: str
@@ -134,9 +150,36 @@ class _GroupEntry(TypedDict):
     report: _RedeployResult | None
     error: str | None
     message: str | None
+    error_report: _RedeployResult | None
 
 def redeploy_group(
-    containers: list[dict[str, Any]], *, dry_run: bool = False, concurrency: int = 4
+    containers: list[dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    events: bool = True,
+    concurrency: int = 4,
+) -> list[_GroupEntry]: ...
+
+class _Managed(TypedDict):
+    name: str
+    image: str
+    digest: str | None
+    image_id: str
+    container_id: str
+    status: str
+    replica_of: str | None
+    adopted: bool
+
+def managed(names: list[str] | str | None = None) -> list[_Managed]: ...
+def update(
+    image: str,
+    *,
+    auth: _Auth | None = None,
+    pull_timeout: float = 600.0,
+    dry_run: bool = False,
+    names: list[str] | str | None = None,
+    events: bool = True,
+    concurrency: int = 4,
 ) -> list[_GroupEntry]: ...
 
 class _CheckResult(TypedDict):
@@ -175,6 +218,7 @@ def preview(
     keep_images: int | None = None,
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
+    events: bool = True,
     watch_action: str = "force",
     start: bool = True,
     skip_translate: Any = None,
@@ -202,6 +246,7 @@ def preview(
     keep_images: int | None = None,
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
+    events: bool = True,
     watch_action: str = "force",
     start: bool = True,
     skip_translate: Any = None,
@@ -219,8 +264,11 @@ def rollback(
     min_uptime: float = 2.0,
     lock_timeout: float = 300.0,
     dry_run: bool = False,
+    events: bool = True,
 ) -> _RedeployResult: ...
-def remove(name: str, *, lock_timeout: float = 300.0, dry_run: bool = False) -> _RemoveResult: ...
+def remove(
+    name: str, *, lock_timeout: float = 300.0, dry_run: bool = False, events: bool = True
+) -> _RemoveResult: ...
 def pull(image: str, *, auth: _Auth | None = None, pull_timeout: float = 600.0) -> _PullResult: ...
 def image_diff(name: str, image: str) -> _DiffResult: ...
 @overload
@@ -241,6 +289,7 @@ def redeploy(
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
     dry_run: bool = False,
+    events: bool = True,
     watch_action: str = "force",
     start: bool = True,
     skip_translate: Any = None,
@@ -268,6 +317,7 @@ def redeploy(
     renew_anonymous_volumes: bool = False,
     pull_timeout: float = 600.0,
     dry_run: bool = False,
+    events: bool = True,
     watch_action: str = "force",
     start: bool = True,
     skip_translate: Any = None,
