@@ -438,3 +438,83 @@ def test_a_run_with_one_deployed_state_or_a_bad_one_is_not_settled_together():
     states.deployed("web", f"{REF}-web", tag="prod")
     alone["docker_deploy.redeploy_group"].assert_not_called()
     alone["docker_deploy.redeploy"].assert_called_once()
+
+
+# Events from the execution module (the core faked: what matters is what is fired).
+
+
+class _FakeCore:
+    DeployError = docker_deploy.DeployError
+
+    def __init__(self, result=None, error=None):
+        self.result, self.error, self.calls = result, error, []
+
+    def _call(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    redeploy = update = remove = rollback = redeploy_group = _call
+
+
+def _events_module(monkeypatch, core, send=None, names=None):
+    sent = []
+
+    def event_send(tag, data):
+        sent.append((tag, data))
+        return True if send is None else send(tag, data)
+
+    salt = {"event.send": event_send, "config.get": lambda key: names}
+    module = load("modules", salt=salt)
+    module.__opts__ = {"test": False, "id": "m1"}
+    monkeypatch.setattr(module, "core", core)
+    return module, sent
+
+
+REPLACED_REPORT = {
+    "name": "web", "image": REF, "action": "replaced", "dry_run": False, "steps": [],
+    "image_id": "sha256:2", "previous_image_id": "sha256:1", "strategy": "create-first",
+}  # fmt: skip
+
+
+def test_a_change_fires_its_event_and_events_false_or_a_dry_run_none(monkeypatch):
+    module, sent = _events_module(monkeypatch, _FakeCore(REPLACED_REPORT))
+    assert module.redeploy("web", REF) == REPLACED_REPORT
+    assert [(tag, data["minion"]) for tag, data in sent] == [
+        ("saltext/docker_deploy/replaced", "m1")
+    ]
+    module.redeploy("web", REF, events=False)
+    module.redeploy("web", REF, dry_run=True)
+    assert len(sent) == 1
+
+
+def test_a_failure_fires_its_event_and_still_raises(monkeypatch):
+    err = docker_deploy.RolledBack("failed: unhealthy")
+    err.report = {**REPLACED_REPORT, "action": "rolled-back", "failure": {"step": "verify"}}
+    module, sent = _events_module(monkeypatch, _FakeCore(error=err))
+    with pytest.raises(CommandExecutionError, match="RolledBack"):
+        module.redeploy("web", REF)
+    assert [tag for tag, _ in sent] == ["saltext/docker_deploy/rolled_back"]
+    bad = _FakeCore(error=docker_deploy.InvalidSpec("bad"))
+    module, sent = _events_module(monkeypatch, bad)
+    with pytest.raises(CommandExecutionError):
+        module.redeploy("web", REF)
+    assert sent == []
+
+
+def test_an_event_that_cannot_be_built_or_sent_never_fails_the_deploy(monkeypatch, caplog):
+    module, _ = _events_module(monkeypatch, _FakeCore(REPLACED_REPORT), send=lambda *_: False)
+    assert module.redeploy("web", REF)["action"] == "replaced"
+    assert "was not sent" in caplog.text
+    monkeypatch.setattr(module, "result_events", MagicMock(side_effect=KeyError("x")))
+    assert module.redeploy("web", REF)["action"] == "replaced"
+    assert "could not be built" in caplog.text
+
+
+def test_update_takes_the_minions_names_when_none_are_given(monkeypatch):
+    core = _FakeCore([])
+    module, _ = _events_module(monkeypatch, core, names=["web-*"])
+    module.update(REF + ":qa")
+    module.update(REF + ":qa", names=["api"])
+    assert [kwargs["names"] for _, kwargs in core.calls] == [["web-*"], ["api"]]

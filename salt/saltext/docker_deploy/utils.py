@@ -11,6 +11,9 @@ from typing import Any
 
 # The pillar key of Salt's own docker module: {registry: {username: .., password: ..}}.
 PILLAR_REGISTRIES = "docker-registries"
+# The minion's (config or pillar) patterns of the containers `update` and the beacon take:
+# where minions share an Engine, or where only some containers follow pushes.
+NAMES_CONFIG = "docker_deploy:names"
 
 
 def clean_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +52,124 @@ def with_auth(image: Any, args: dict[str, Any], pillar: dict | None) -> dict[str
     if args.get("pull", True) is False or args.get("auth") or not isinstance(image, str):
         return args
     return {**args, "auth": find_auth(image, None, pillar)}
+
+
+# Events: every outcome that changed something (or failed to) goes on Salt's event bus, tag
+# `saltext/docker_deploy/<outcome>`. Built from the core's reports, field by field: a report
+# never holds a credential or an `environment` value, and an event takes only what is named.
+EVENT_PREFIX = "saltext/docker_deploy"
+
+# A report's action, as the outcome its event is tagged with; `none` fires nothing.
+_OUTCOMES = {
+    "created": "created",
+    "replaced": "replaced",
+    "started": "started",
+    "adopted": "adopted",
+    "recovered": "recovered",
+    "rolled-back": "rolled_back",
+    "failed": "failed",
+}
+
+# Errors that change nothing and say so before any Docker call: no event.
+_QUIET_ERRORS = {"InvalidSpec"}
+
+
+def _step(step: dict) -> dict:
+    return {
+        "step": step.get("step"),
+        "detail": step.get("detail"),
+        "duration_ms": step.get("duration_ms"),
+    }
+
+
+def report_event(report: dict, minion: str, via: str) -> tuple[str, dict] | None:
+    """The event of one container's redeploy report, or ``None`` when it did nothing (a no-op,
+    a dry run)."""
+    outcome = _OUTCOMES.get(report.get("action"))
+    if outcome is None or report.get("dry_run"):
+        return None
+    data = {
+        "minion": minion,
+        "via": via,
+        "outcome": outcome,
+        "name": report.get("name"),
+        "image": report.get("image"),
+        "container_id": report.get("container_id"),
+        "old_image_id": report.get("previous_image_id"),
+        "new_image_id": report.get("image_id"),
+        "old_digest": report.get("previous_digest"),
+        "new_digest": report.get("digest"),
+        "strategy": report.get("strategy"),
+        "downtime_ms": report.get("downtime_ms"),
+        "steps": [_step(step) for step in report.get("steps") or []],
+        "recovered": report.get("recovered"),
+        "failure": report.get("failure"),
+        "comment": report.get("comment"),
+    }
+    return f"{EVENT_PREFIX}/{outcome}", data
+
+
+def result_events(result, minion: str, via: str) -> list[tuple[str, dict]]:
+    """The events of what a call returned: one report, a replica set's (one per replica), or
+    a list of group entries (one per entry that did something or failed)."""
+    if isinstance(result, list):
+        events = []
+        for entry in result:
+            report = entry.get("report") or entry.get("error_report")
+            if report is not None:
+                events.extend(result_events(report, minion, via))
+            elif entry.get("error") not in (None, *_QUIET_ERRORS):
+                events.append(_failed(minion, via, entry.get("name"), None, entry))
+        return events
+    if not isinstance(result, dict) or result.get("dry_run"):
+        return []
+    if "results" in result:  # replicas
+        return [e for r in result["results"] for e in result_events(r, minion, via)]
+    if "removed" in result and "helpers_removed" in result:  # a removal
+        if not (result["removed"] or result["helpers_removed"]):
+            return []
+        data = {
+            "minion": minion,
+            "via": via,
+            "outcome": "removed",
+            "name": result.get("name"),
+            "container_id": result.get("container_id"),
+            "old_image_id": result.get("image_id"),
+            "helpers_removed": result.get("helpers_removed"),
+        }
+        return [(f"{EVENT_PREFIX}/removed", data)]
+    event = report_event(result, minion, via)
+    return [event] if event else []
+
+
+def error_events(
+    err: Exception, minion: str, via: str, name: str | None, image: str | None
+) -> list[tuple[str, dict]]:
+    """The events of a call that raised: from the failed run's report when the error carries
+    one (``RolledBack``, a failed first start), else one ``failed`` event with the message."""
+    kind = type(err).__name__
+    if kind in _QUIET_ERRORS:
+        return []
+    report = getattr(err, "report", None)
+    if isinstance(report, dict):
+        events = result_events(report, minion, via)
+        if events:
+            return events
+    entry = {"error": kind, "message": str(err)}
+    return [_failed(minion, via, name, image, entry)]
+
+
+def _failed(minion, via, name, image, entry) -> tuple[str, dict]:
+    data = {
+        "minion": minion,
+        "via": via,
+        "outcome": "failed",
+        "name": name,
+        "image": image,
+        "error": entry.get("error"),
+        "failure": {"step": None, "reason": entry.get("message")},
+    }
+    return f"{EVENT_PREFIX}/failed", data
 
 
 def options_doc(table: list[dict[str, Any]], call: str, indent: str = "    ") -> str:

@@ -3,6 +3,11 @@
 A thin face over the Rust core (``saltext.docker_deploy``): arguments are cleaned of Salt's
 dunder keywords, registry credentials come from the ``docker-registries`` pillar when not given,
 and every core error is raised as ``CommandExecutionError`` with the core's message.
+
+Every call that changes a container (or fails to) fires one event per container on the
+master's bus (``saltext/docker_deploy/<outcome>``; see the README, "Continuous deployment"),
+unless ``events=False``; a dry run and a no-op fire none. Under ``salt-call --local`` the
+events go to the local bus.
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ from salt.exceptions import CommandExecutionError
 
 try:
     from saltext import docker_deploy as core
-    from saltext.docker_deploy.utils import clean_kwargs, find_auth, options_doc, with_auth
+    from saltext.docker_deploy.utils import (
+        NAMES_CONFIG,
+        clean_kwargs,
+        error_events,
+        find_auth,
+        options_doc,
+        result_events,
+        with_auth,
+    )
 
     IMPORT_ERROR = None
 except ImportError as err:  # the native module is missing or built for another platform
@@ -37,6 +50,41 @@ def _call(func, *args, **kwargs):
         return func(*args, **kwargs)
     except core.DeployError as err:
         raise CommandExecutionError(f"{type(err).__name__}: {err}") from err
+
+
+def _changing(via, subject, func, *args, **kwargs):
+    """Calls a core function that may change containers, and fires the events of what it
+    did (or of how it failed), unless ``events=False`` or a dry run. ``subject`` is the
+    ``(name, image)`` a failure without a report is about."""
+    fire = kwargs.get("events") is not False and not kwargs.get("dry_run")
+    try:
+        result = func(*args, **kwargs)
+    except core.DeployError as err:
+        if fire:
+            _fire(error_events, err, __opts__.get("id"), via, *subject)
+        raise CommandExecutionError(f"{type(err).__name__}: {err}") from err
+    if fire:
+        _fire(result_events, result, __opts__.get("id"), via)
+    return result
+
+
+def _fire(build, *args):
+    """Builds the events (``build(*args)``) and sends each to the master (under ``--local``,
+    to the local bus). An event that cannot be built or sent is lost, never the deploy."""
+    try:
+        events = build(*args)
+    except Exception:  # pylint: disable=broad-except
+        log.exception("docker_deploy: the events of this call could not be built")
+        return
+    for tag, data in events:
+        try:
+            sent = __salt__["event.send"](tag, data)
+        except Exception as err:  # pylint: disable=broad-except
+            sent, why = False, err
+        else:
+            why = "the event bus did not take it"
+        if sent is False:
+            log.warning("docker_deploy: event %s was not sent: %s", tag, why)
 
 
 def _auth(image, auth):
@@ -108,7 +156,7 @@ def redeploy(name, image, **kwargs):
             port_bindings='["8080:80"]' strategy=stop-first
     """
     args = with_auth(image, clean_kwargs(kwargs), __pillar__)
-    return _call(core.redeploy, name, image, **args)
+    return _changing("redeploy", (name, image), core.redeploy, name, image, **args)
 
 
 def redeploy_group(containers, **kwargs):
@@ -133,7 +181,7 @@ def redeploy_group(containers, **kwargs):
         with_auth(entry.get("image"), dict(entry), __pillar__) if isinstance(entry, dict) else entry
         for entry in containers
     ]
-    return _call(core.redeploy_group, entries, **clean_kwargs(kwargs))
+    return _changing("group", (None, None), core.redeploy_group, entries, **clean_kwargs(kwargs))
 
 
 def rollback(name, **kwargs):
@@ -154,7 +202,7 @@ def rollback(name, **kwargs):
 
         salt '*' docker_deploy.rollback web
     """
-    return _call(core.rollback, name, **clean_kwargs(kwargs))
+    return _changing("rollback", (name, None), core.rollback, name, **clean_kwargs(kwargs))
 
 
 def preview(name, image, image_id=None, **kwargs):
@@ -188,7 +236,48 @@ def remove(name, **kwargs):
 
         salt '*' docker_deploy.remove web
     """
-    return _call(core.remove, name, **clean_kwargs(kwargs))
+    return _changing("remove", (name, None), core.remove, name, **clean_kwargs(kwargs))
+
+
+def update(image, **kwargs):
+    """
+    Redeploy every container on this minion that follows ``image`` (a ``repository:tag``, as
+    the containers were declared with), from its record: the declaration and options of the
+    run that last deployed it, through the same verified path (locked, health-gated, rolled
+    back). The tag decides what is deployed: a repeated or late call finds its digest already
+    running and does nothing. A minion without such a container does nothing, quickly.
+    Registry credentials come from the ``docker-registries`` pillar when not given; ``names``
+    (patterns of the containers it may take) from the minion's ``docker_deploy:names`` config
+    when not given. Returns one ``{name, report, error, message}`` per container.
+
+    Options:
+
+    {update_options}
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.update registry.example.com/team/web:qa
+    """
+    args = with_auth(image, clean_kwargs(kwargs), __pillar__)
+    if args.get("names") is None:
+        args["names"] = __salt__["config.get"](NAMES_CONFIG) or None
+    return _changing("update", (None, image), core.update, image, **args)
+
+
+def managed(**kwargs):
+    """
+    The containers this tool keeps on this minion, by name: the image each follows, the
+    digest and image ID it runs, its status, its replica set, whether it was adopted.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' docker_deploy.managed
+    """
+    return _call(core.managed)
 
 
 def status(name, image, auth=None, **kwargs):
@@ -231,6 +320,7 @@ if IMPORT_ERROR is None and redeploy.__doc__:  # no docstrings under python -OO
         (redeploy_group, "{group_options}", "redeploy_group"),
         (rollback, "{rollback_options}", "rollback"),
         (remove, "{remove_options}", "remove"),
+        (update, "{update_options}", "update"),
     ):
         _function.__doc__ = _function.__doc__.replace(
             _placeholder, options_doc(core.OPTION_TABLE, _call_name)
