@@ -130,6 +130,7 @@ class Registry:
         users: dict[str, str] | None = None,
         token_server=None,
         tls: bool = False,
+        notify: list[tuple[str, dict[str, str]]] | None = None,
     ):
         """``token_server`` (a ``tokenserver.TokenServer``) switches htpasswd for the registry
         token flow: Bearer challenges, JWTs from the server's realm. ``tls`` serves HTTPS with a
@@ -167,13 +168,27 @@ class Registry:
                 f"  tls:\n    certificate: {workdir / 'server.crt'}\n"
                 f"    key: {write_pem(workdir / 'server.key', key=key)}\n"
             )
+        # Notifications: each endpoint (url, headers) gets every event, as JSON, at least once.
+        notifications = ""
+        if notify:
+            notifications = "notifications:\n  endpoints:\n"
+            for index, (url, headers) in enumerate(notify):
+                notifications += (
+                    f"    - name: endpoint{index}\n      url: {url}\n      timeout: 2s\n"
+                    "      threshold: 5\n      backoff: 1s\n"
+                    "      ignoredmediatypes: [application/octet-stream]\n"
+                )
+                if headers:
+                    notifications += "      headers:\n" + "".join(
+                        f"        {k}: [{json.dumps(v)}]\n" for k, v in headers.items()
+                    )
         config = workdir / "config.yml"
         config.write_text(
             "version: 0.1\n"
             "log:\n  level: error\n"
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n" + tls_config + auth
+            f"http:\n  addr: {self.host}\n" + tls_config + auth + notifications
         )
         self.log = open(workdir / "registry.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
