@@ -38,7 +38,7 @@ pub use deploy::request::RedeployRequest;
 pub use deploy::update::Managed;
 pub use error::{Error, ErrorKind, Result};
 pub use image::auth::Auth;
-pub use image::check::CheckReport;
+pub use image::check::{CheckReport, Resolved};
 pub use image::pull::PullReport;
 pub use image::refresh::{Pinned, PullPolicy};
 pub use options::Options;
@@ -160,6 +160,24 @@ pub fn check_image(image: &str, auth: Option<&Auth>, log: LogSink) -> Result<Che
         let docker = connect(&context).await?;
         let mut steps = Steps::new(image.to_string(), log);
         image::check::check(&docker, &image, auth, &mut steps).await
+    })
+}
+
+/// The digest the registry holds for `image`'s tag, nothing pulled: asked directly, and
+/// through the local Engine only when the registry cannot be asked directly (a salt-master
+/// without an Engine needs none).
+pub fn resolve_digest(image: &str, auth: Option<&Auth>) -> Result<Resolved> {
+    let image = ImageRef::parse(image)?;
+    let context = format!("image {image}");
+    block_on(&context, async {
+        let remote = match image::check::direct_digest(&image, auth).await? {
+            Ok(remote) => remote,
+            Err(why) => {
+                let docker = connect(&context).await?;
+                image::check::engine_digest(&docker, &image, auth, why).await?
+            }
+        };
+        Ok(Resolved::new(&image, remote))
     })
 }
 

@@ -95,6 +95,15 @@ pub const TABLE: &[OptionRow] = &[
         calls: REDEPLOY,
     },
     OptionRow {
+        name: "digest",
+        kind: "str",
+        default: "null",
+        doc: "deploy the image of this manifest digest (`sha256:...`) of the tag's repository, \
+              pulled by digest, instead of asking for the tag's; the container still follows \
+              the tag (a fleet rollout pins one digest for every minion)",
+        calls: REDEPLOY,
+    },
+    OptionRow {
         name: "auth",
         kind: "dict",
         default: "null",
@@ -441,6 +450,8 @@ pub struct Options {
     pub concurrency: usize,
     /// `update`: only the containers whose names match one of these patterns.
     pub names: Option<Vec<NamePattern>>,
+    /// Deploy the image of this manifest digest of the tag's repository (`sha256:...`).
+    pub digest: Option<String>,
 }
 
 impl Default for Options {
@@ -462,6 +473,7 @@ impl Default for Options {
             dry_run: false,
             concurrency: 1,
             names: None,
+            digest: None,
         };
         let bad = Invalid {
             context: "the table of defaults",
@@ -520,6 +532,7 @@ impl Options {
                 self.pull_policy =
                     PullPolicy::parse(bad.text(option, value)?).map_err(|e| e.about(context))?
             }
+            "digest" => self.digest = Some(manifest_digest(bad, option, value)?),
             "auth" => self.auth = Some(parse_auth(bad, value)?),
             "force" => self.force = bad.flag(option, value)?,
             "strategy" => {
@@ -592,6 +605,31 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// A manifest digest as a registry names it: `sha256:` and 64 lowercase hex digits (or
+/// `sha384:` / `sha512:` and 96 / 128).
+fn manifest_digest(bad: &Invalid, option: &str, value: &Value) -> Result<String> {
+    let text = bad.text(option, value)?;
+    let well_formed = text.split_once(':').is_some_and(|(algorithm, hex)| {
+        let length = match algorithm {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
+            _ => return false,
+        };
+        hex.len() == length && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if !well_formed {
+        return Err(bad.err(
+            option,
+            format!(
+                "expected a manifest digest, \"sha256:\" and 64 lowercase hex digits, got {}",
+                describe_word(text)
+            ),
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// A whole number within `range` (small enough for a `u32`), or `None` for `null`.
@@ -724,6 +762,24 @@ mod tests {
             parse(json!({"min_uptime": "1.5"})).unwrap().min_uptime,
             Duration::from_millis(1500)
         );
+    }
+
+    #[test]
+    fn a_digest_is_a_manifest_digest_and_never_quoted_whole() {
+        let good = format!("sha256:{}", "0a".repeat(32));
+        assert_eq!(parse(json!({"digest": good})).unwrap().digest, Some(good));
+        let long = format!("sha512:{}", "f".repeat(128));
+        assert!(parse(json!({"digest": long})).is_ok());
+        for bad in [
+            json!("sha256:abc"),
+            json!(format!("sha256:{}", "A".repeat(64))),
+            json!(format!("md5:{}", "a".repeat(32))),
+            json!(format!("sha256:{}", "a".repeat(63))),
+            json!(""),
+        ] {
+            invalid(json!({ "digest": bad }), "expected a manifest digest");
+        }
+        invalid(json!({"digest": 7}), "expected a string");
     }
 
     #[test]

@@ -481,6 +481,25 @@ fn check(
     })
 }
 
+/// The digest the registry holds for `image`'s tag, nothing pulled (a fleet rollout pins it
+/// once for every minion): `{image, digest, reference, via}`.
+#[pyfunction]
+#[pyo3(signature = (image, **options))]
+fn resolve(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    guarded("resolve", || {
+        let image = text_arg("image", image)?;
+        let context = format!("image {image:?}");
+        let parsed = options_of(&context, Call::Check, &keywords(&context, options)?)?;
+        run_logged(py, &context, |_| {
+            crate::resolve_digest(&image, parsed.auth.as_ref())
+        })
+    })
+}
+
 /// Stop and remove the container `name` (and what an interrupted redeploy of it left), if
 /// there is one, under its lock; with `dry_run=True`, say what would be removed.
 #[pyfunction]
@@ -620,6 +639,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(redeploy_group, m)?)?;
     m.add_function(wrap_pyfunction!(managed, m)?)?;
     m.add_function(wrap_pyfunction!(update, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve, m)?)?;
     add_exceptions(m)?;
     m.add("STRATEGIES", crate::options::Strategy::NAMES.to_vec())?;
     m.add("PULL_POLICIES", PullPolicy::NAMES.to_vec())?;

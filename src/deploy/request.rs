@@ -44,6 +44,9 @@ pub struct RedeployRequest {
     /// Deploy this image rather than the tag's (`rollback`; replicas and group entries after
     /// their one pull).
     pub pinned: Option<Pinned>,
+    /// The caller's manifest digest of the tag's repository (`sha256:...`): deployed instead
+    /// of the tag's, pulled by digest when it is not on this host (a fleet rollout's).
+    pub digest: Option<String>,
     /// The replica set this container belongs to.
     pub replica_of: Option<String>,
     /// The options the new container records (see [`recorded_options`]): taken from the
@@ -89,6 +92,7 @@ impl RedeployRequest {
             pull_timeout: options.pull_timeout,
             dry_run: options.dry_run,
             pinned: None,
+            digest: options.digest,
             replica_of: None,
             options_record,
             expected_container: None,
@@ -113,6 +117,17 @@ impl RedeployRequest {
     pub fn validate(&self) -> Result<()> {
         validate_container_name(&self.name)?;
         let fixed = self.spec.fixed_host_ports();
+        if let (Some(given), Some(own)) = (&self.digest, &self.image.digest) {
+            if given != own {
+                return Err(Error::invalid(
+                    self.subject(),
+                    format!(
+                        "digest {given} is not the digest the image reference names ({own}): \
+                         give one or the other"
+                    ),
+                ));
+            }
+        }
         if self.keep_images == Some(0) {
             return Err(Error::invalid(
                 self.subject(),

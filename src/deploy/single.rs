@@ -25,7 +25,7 @@ use crate::image::fault::PULL_LEFT;
 use crate::image::prune::prune_images;
 use crate::image::pull::PullReport;
 use crate::image::refresh::Pinned;
-use crate::image::refresh::{confirmed, local_image_id, refresh, PullPolicy, Refreshed};
+use crate::image::refresh::{by_digest, confirmed, local_image_id, refresh, PullPolicy, Refreshed};
 use crate::lock;
 use crate::spec::record::Record;
 use crate::steps::{no_log, Steps};
@@ -140,8 +140,11 @@ async fn full(
         match (&request.pinned, refreshed.pending, refreshed.image_id) {
             (Some(pinned), ..) => Ok(pinned.clone()),
             (None, Some(digest), _) => Ok(Pinned::Pending { digest }),
-            // A run that held the lock may have pulled a newer image of the tag meanwhile.
-            (None, None, Some(id)) if !contended => Ok(Pinned::Image { id, digest: None }),
+            // A run that held the lock may have pulled a newer image of the tag meanwhile;
+            // not of a digest, which names one image for good.
+            (None, None, Some(id)) if !contended || request.digest.is_some() => {
+                Ok(Pinned::Image { id, digest: None })
+            }
             (None, None, _) => local_image_id(docker, &request.image, &left)
                 .await
                 .map(|id| Pinned::Image { id, digest: None }),
@@ -338,6 +341,27 @@ async fn settled(
     let (target, pulled, scene): (Pinned, Option<PullReport>, Scene) =
         match (&request.pinned, request.pull_policy) {
             (Some(pinned), _) => (pinned.clone(), None, scene.await?),
+            // A pinned digest: the image of it on this host, no registry asked (one that is
+            // not here yet is pulled on the full way).
+            (None, _) if request.digest.is_some() => {
+                let digest = request.digest.as_deref().unwrap_or_default();
+                let mut quiet_pull = Steps::new(name.clone(), &no_log);
+                let (refreshed, scene) = tokio::join!(
+                    by_digest(
+                        docker,
+                        image,
+                        digest,
+                        None,
+                        request.pull_timeout,
+                        true,
+                        &mut quiet_pull
+                    ),
+                    scene
+                );
+                let pulled = refreshed.ok()?.report?;
+                let id = pulled.id.clone();
+                (Pinned::Image { id, digest: None }, Some(pulled), scene?)
+            }
             (None, PullPolicy::Always) => return None,
             (None, PullPolicy::IfChanged) => {
                 let auth = request.auth.as_ref();
@@ -456,6 +480,19 @@ pub(crate) async fn refresh_for(
 ) -> Result<Refreshed> {
     if request.pinned.is_some() {
         return Ok(Refreshed::default());
+    }
+    if let Some(digest) = &request.digest {
+        return by_digest(
+            docker,
+            &request.image,
+            digest,
+            request.auth.as_ref(),
+            request.pull_timeout,
+            request.dry_run,
+            steps,
+        )
+        .await
+        .map_err(|e| e.about(request.subject()));
     }
     refresh(
         docker,

@@ -185,15 +185,26 @@ pub(crate) async fn remote_digest(
     image: &ImageRef,
     auth: Option<&Auth>,
 ) -> Result<RemoteDigest> {
-    let why = match registry::manifest_digest(image, auth).await {
-        Ok(digest) => {
-            return Ok(RemoteDigest {
-                digest,
-                via: Via::Registry,
-            })
-        }
+    match direct_digest(image, auth).await? {
+        Ok(answered) => Ok(answered),
+        Err(why) => engine_digest(docker, image, auth, why).await,
+    }
+}
+
+/// The registry's answer to the direct question: `Ok(Ok(..))` the digest, `Ok(Err(why))` no
+/// usable answer (the Engine is to be asked), `Err` a final one: the credentials are at risk,
+/// or the registry limits the rate (the Engine's question would count against it too).
+pub(crate) async fn direct_digest(
+    image: &ImageRef,
+    auth: Option<&Auth>,
+) -> Result<std::result::Result<RemoteDigest, String>> {
+    match registry::manifest_digest(image, auth).await {
+        Ok(digest) => Ok(Ok(RemoteDigest {
+            digest,
+            via: Via::Registry,
+        })),
         Err(refused) if refused.credentials_at_risk => {
-            return Err(credentials_at_risk(image, &refused.why))
+            Err(credentials_at_risk(image, &refused.why))
         }
         Err(refused) if refused.rate_limit.is_some() => {
             let mut error = Error::new(
@@ -203,10 +214,20 @@ pub(crate) async fn remote_digest(
             .about(format!("image {image}"))
             .left(CHECK_LEFT);
             error.rate_limit = refused.rate_limit;
-            return Err(error);
+            Err(error)
         }
-        Err(refused) => refused.why,
-    };
+        Err(refused) => Ok(Err(refused.why)),
+    }
+}
+
+/// The registry's digest as the Engine gives it, when the registry could not be asked
+/// directly (`why`).
+pub(crate) async fn engine_digest(
+    docker: &Docker,
+    image: &ImageRef,
+    auth: Option<&Auth>,
+    why: String,
+) -> Result<RemoteDigest> {
     // The Engine waits on the registry as long as it trickles: bounded here, the registry's
     // fault (the Engine's own pings give up after 15-25 s).
     let local_name = image.local_name();
@@ -221,4 +242,29 @@ pub(crate) async fn remote_digest(
         digest: remote.descriptor.digest.unwrap_or_default(),
         via: Via::Engine(why),
     })
+}
+
+/// A tag resolved to the digest it points at in the registry, nothing pulled or compared (a
+/// fleet rollout pins it once for every minion).
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    /// The reference as parsed.
+    pub image: String,
+    /// The manifest digest (`sha256:...`).
+    pub digest: String,
+    /// The image by digest (`repo@sha256:...`).
+    pub reference: String,
+    /// `registry` (asked directly) or `engine`.
+    pub via: &'static str,
+}
+
+impl Resolved {
+    pub(crate) fn new(image: &ImageRef, remote: RemoteDigest) -> Resolved {
+        Resolved {
+            image: image.to_string(),
+            reference: format!("{}@{}", image.repository(), remote.digest),
+            digest: remote.digest,
+            via: remote.via.name(),
+        }
+    }
 }

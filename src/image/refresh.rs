@@ -147,6 +147,46 @@ pub async fn refresh(
     }
 }
 
+/// The image of a manifest digest the caller pinned, from the tag's repository: the one on
+/// this host when it is here already (no request: a digest names one image, for good), else
+/// pulled by digest, which leaves the local tag where it was; in a dry run, the digest as
+/// what a pull would bring.
+pub async fn by_digest(
+    docker: &Docker,
+    image: &ImageRef,
+    digest: &str,
+    auth: Option<&Auth>,
+    timeout: Duration,
+    dry_run: bool,
+    steps: &mut Steps<'_>,
+) -> Result<Refreshed> {
+    let at = ImageRef {
+        digest: Some(digest.to_string()),
+        ..image.clone()
+    };
+    let local = local_image(docker, &at)
+        .await
+        .map_err(|e| e.left(PULL_LEFT))?;
+    if let Some(id) = local.and_then(|l| l.id) {
+        return Ok(Refreshed::pulled(PullReport {
+            image: at.to_string(),
+            previous_id: Some(id.clone()),
+            id,
+            changed: false,
+            digest: Some(at.local_name()),
+        }));
+    }
+    if dry_run {
+        return Ok(Refreshed {
+            pending: Some(digest.to_string()),
+            ..Refreshed::default()
+        });
+    }
+    let mut report = pull(docker, &at, auth, timeout, steps).await?;
+    report.digest = Some(at.local_name());
+    Ok(Refreshed::pulled(report))
+}
+
 /// Asks the registry, and pulls only when it holds another image than the local tag (in a dry
 /// run, says so instead).
 async fn checked(

@@ -27,6 +27,7 @@ from saltext.docker_deploy._core import (
     redeploy,
     redeploy_group,
     remove,
+    resolve,
     rollback,
     update,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "redeploy",
     "redeploy_group",
     "remove",
+    "resolve",
     "rollback",
     "update",
 ]

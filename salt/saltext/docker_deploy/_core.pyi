@@ -200,6 +200,14 @@ class _RemoveResult(TypedDict):
     dry_run: bool
 
 def check(image: str, *, auth: _Auth | None = None) -> _CheckResult: ...
+
+class _Resolved(TypedDict):
+    image: str
+    digest: str
+    reference: str
+    via: str
+
+def resolve(image: str, *, auth: _Auth | None = None) -> _Resolved: ...
 @overload
 def preview(
     name: str,
@@ -208,6 +216,7 @@ def preview(
     image_id: str | None = None,
     pull: bool = True,
     pull_policy: str = "if-changed",
+    digest: str | None = None,
     auth: _Auth | None = None,
     force: bool = False,
     strategy: str = "create-first",
@@ -236,6 +245,7 @@ def preview(
     image_id: str | None = None,
     pull: bool = True,
     pull_policy: str = "if-changed",
+    digest: str | None = None,
     auth: _Auth | None = None,
     force: bool = False,
     strategy: str = "create-first",
@@ -278,6 +288,7 @@ def redeploy(
     *,
     pull: bool = True,
     pull_policy: str = "if-changed",
+    digest: str | None = None,
     auth: _Auth | None = None,
     force: bool = False,
     strategy: str = "create-first",
@@ -306,6 +317,7 @@ def redeploy(
     *,
     pull: bool = True,
     pull_policy: str = "if-changed",
+    digest: str | None = None,
     auth: _Auth | None = None,
     force: bool = False,
     strategy: str = "create-first",
