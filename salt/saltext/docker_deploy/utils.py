@@ -59,6 +59,10 @@ def with_auth(image: Any, args: dict[str, Any], pillar: dict | None) -> dict[str
 # never holds a credential or an `environment` value, and an event takes only what is named.
 EVENT_PREFIX = "saltext/docker_deploy"
 
+# Where a fleet rollout (the runner) hands every minion the digests it pinned: the pillar
+# `docker_deploy:digests`, {image reference as declared: "sha256:..."}.
+PINNED_PILLAR = ("docker_deploy", "digests")
+
 # A report's action, as the outcome its event is tagged with; `none` fires nothing.
 _OUTCOMES = {
     "created": "created",

@@ -27,7 +27,13 @@ try:
     from salt.state import STATE_INTERNAL_KEYWORDS
 
     from saltext.docker_deploy import OPTION_TABLE
-    from saltext.docker_deploy.utils import clean_kwargs, options_doc
+    from saltext.docker_deploy.utils import (
+        PINNED_PILLAR,
+        clean_kwargs,
+        error_events,
+        options_doc,
+        result_events,
+    )
 
     IMPORT_ERROR = None
 except ImportError as err:
@@ -64,7 +70,34 @@ def _args(kwargs):
     return args
 
 
-def _failed(ret, err):
+def _pinned(reference, args):
+    """``args`` with the digest a fleet rollout pinned for ``reference`` (the runner passes
+    ``{reference: digest}`` in the pillar ``docker_deploy:digests``), unless one is given."""
+    digests = (__pillar__.get(PINNED_PILLAR[0]) or {}).get(PINNED_PILLAR[1]) or {}
+    if isinstance(digests, dict) and reference in digests and args.get("digest") is None:
+        return {**args, "digest": digests[reference]}
+    return args
+
+
+def _outcomes(ret, build):
+    """Adds what happened to each container, as its event says it (``build(minion, via)``
+    gives the events), under ``docker_deploy``: a fleet rollout reads the outcome, the image
+    IDs, the downtime, and the failing step and its reason from there."""
+    try:
+        outcomes = [data for _, data in build(__opts__.get("id"), "state")]
+    except Exception:  # pylint: disable=broad-except
+        log.exception("docker_deploy: the outcomes of %s could not be summed up", ret["name"])
+        return ret
+    if outcomes:
+        ret["docker_deploy"] = outcomes
+    return ret
+
+
+def _failed(ret, err, name=None, image=None):
+    # The execution module raises the core's error as the cause of a CommandExecutionError:
+    # the core's carries the report of the run that failed (RolledBack, a failed start).
+    cause = err.__cause__ if err.__cause__ is not None else err
+    _outcomes(ret, lambda minion, via: error_events(cause, minion, via, name, image))
     ret["result"] = False
     if __opts__["test"] and not f"{err}".startswith("InvalidSpec"):
         ret["comment"] = f"cannot tell whether {ret['name']!r} would change: {err}"
@@ -92,14 +125,15 @@ def deployed(name, image, tag=None, **kwargs):
         ``hostname``, ``extra_hosts``, ``shutdown_timeout``, ``stop_signal``, ``healthcheck``.
     """
     ret = _ret(name)
-    args = _args(kwargs)
+    reference = _reference(image, tag)
+    args = _pinned(reference, _args(kwargs))
     settled = _settled_together(name, args)
     if settled is not None:
         return _report(ret, settled)
     try:
-        result = __salt__["docker_deploy.redeploy"](name, _reference(image, tag), **args)
+        result = __salt__["docker_deploy.redeploy"](name, reference, **args)
     except Exception as err:
-        return _failed(ret, err)
+        return _failed(ret, err, name, reference)
     return _report(ret, result)
 
 
@@ -140,8 +174,8 @@ def _settle_all(lowstate):
         }
         if not _plain(args):
             continue
-        image, tag = args.pop("image", None), args.pop("tag", None)
-        entries.append({**args, "image": _reference(image, tag)})
+        reference = _reference(args.pop("image", None), args.pop("tag", None))
+        entries.append({**_pinned(reference, args), "image": reference})
     if len(entries) < 2:
         return {}
     try:
@@ -172,6 +206,7 @@ def _report(ret, result):
     """The state's return from the core's report (of one container, or of its replicas)."""
     ret["changes"] = dict(result["changes"])
     ret["comment"] = result["comment"]
+    _outcomes(ret, lambda minion, via: result_events(result, minion, via))
     replicas = "results" in result
     for report in result["results"] if replicas else [result]:
         if report.get("downtime_ms") is not None:
@@ -242,11 +277,13 @@ def group(name, containers, **kwargs):
         if isinstance(item, dict):
             item = {**defaults, **item}
             item["image"] = _reference(item.get("image"), item.pop("tag", None))
+            item = _pinned(item["image"], item)
         entries.append(item)
     try:
         results = __salt__["docker_deploy.redeploy_group"](entries, **options)
     except Exception as err:
         return _failed(ret, err)
+    _outcomes(ret, lambda minion, via: result_events(results, minion, via))
     lines = []
     for result in results:
         report = result.get("report")
@@ -276,7 +313,7 @@ def absent(name, **kwargs):
     try:
         report = __salt__["docker_deploy.remove"](name, **_args(kwargs))
     except Exception as err:
-        return _failed(ret, err)
+        return _failed(ret, err, name)
     if report["removed"]:
         ret["changes"]["container_id"] = {"old": report["container_id"], "new": None}
     if report["helpers_removed"]:
