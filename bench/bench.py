@@ -16,6 +16,10 @@ Scenarios (medians over --runs):
       beside it the floor, a stop and a start of 20 containers at once from one process
   S4  "is there a new image?": ours by the registry digest vs a pull (Python API, in process)
   S5  the Python API in a loop in one process: a no-op redeploy, image_diff; docker-py beside it
+  S6  a fleet from a salt-master: 6 minions on loopback, each with its container on a new image;
+      our rollout (`salt-run docker_deploy.rollout`, batches of half the fleet) against
+      `salt -b 3` applying Salt's own docker_image.present + docker_container.running: the
+      wall time, and the longest gap an HTTP prober saw on any minion's container
 
 Every measured run is checked for what it claims: no-op runs report no changes, redeploys end
 with every container serving the new version. The table goes to stdout, the raw numbers to
@@ -28,9 +32,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +45,7 @@ import docker as docker_py
 from probe import Prober  # bench/probe.py: a script's own folder is on sys.path
 
 from saltext import docker_deploy
+from tests.support.cluster import SaltCluster
 from tests.support.testbed import Registry, TestBed, docker, free_port, wait_http
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +55,35 @@ SYSTEMS = ("ours", "ours-group", "dockermod", "seed")
 GROUP_CONCURRENCY = 10
 # S3 redeploys its 20 containers all at once, as its floor does: the fastest the group goes.
 S3_CONCURRENCY = 20
+# S6: the fleet (minions on loopback, each a salt-minion process beside one master), and the
+# batch both systems roll it out in: half of it.
+FLEET = 6
+FLEET_BATCH = FLEET // 2
+
+# S6's states, one per system, each minion's container name, port and image from its pillar.
+FLEET_OURS = """\
+{%- set app = pillar['webapp'] %}
+{{ app['name'] }}:
+  docker_deploy.deployed:
+    - image: {{ app['image'] }}:prod
+    - port_bindings: ["127.0.0.1:{{ app['port'] }}:80"]
+    - labels: {{ app['labels'] | json }}
+    - shutdown_timeout: 10
+"""
+FLEET_DOCKERMOD = """\
+{%- set app = pillar['webapp'] %}
+pull:
+  docker_image.present:
+    - name: {{ app['dm_image'] }}
+    - force: True
+{{ app['dm_name'] }}:
+  docker_container.running:
+    - image: {{ app['dm_image'] }}
+    - port_bindings: 127.0.0.1:{{ app['dm_port'] }}:80
+    - labels: {{ app['labels'] | json }}
+    - stop_timeout: 10
+    - require: [{docker_image: pull}]
+"""
 
 
 def median(values):
@@ -452,6 +488,90 @@ class Bench:
         self.results["S5"] = {k: median(s[k] for s in samples) for k in samples[0]}
         print(f"  S5 {self.results['S5']}", file=sys.stderr, flush=True)
 
+    def s6(self) -> None:
+        """A fleet from the master: our rollout against `salt -b`, each minion's container on
+        a new image, a prober on every container."""
+        ours_repo, dm_repo = "bench-fleet-ours", "bench-fleet-dm"
+        fleet = _FleetApp(self.bed, self.registry, ours_repo, f"ddbench-{self.bed.run_id}-fleet")
+        minions = {f"fleet{i}": "prod" for i in range(1, FLEET + 1)}
+        root = Path(tempfile.mkdtemp(prefix="ddbench-", dir="/tmp"))  # short: socket paths
+        cluster = SaltCluster(root, fleet, minions)
+        dm_ports = {minion: unique_port() for minion in minions}
+        for minion in minions:
+            path = root / "pillar" / f"{minion}.sls"
+            pillar = json.loads(path.read_text())
+            pillar["webapp"].update(
+                dm_name=f"{cluster.container(minion)}-dm",
+                dm_port=dm_ports[minion],
+                dm_image=f"{self.registry.host}/{dm_repo}:prod",
+            )
+            path.write_text(json.dumps(pillar))
+        (root / "states" / "fleet_ours.sls").write_text(FLEET_OURS)
+        (root / "states" / "fleet_dm.sls").write_text(FLEET_DOCKERMOD)
+        ports = {
+            "ours": [cluster.ports[m] for m in minions],
+            "dockermod": [dm_ports[m] for m in minions],
+        }
+        repos = {"ours": ours_repo, "dockermod": dm_repo}
+
+        def roll_out(system: str) -> None:
+            if system == "ours":
+                report, printed = cluster.salt_run(
+                    "docker_deploy.rollout", "tgt=fleet*", "mods=fleet_ours", "canary=0",
+                    f"batch={FLEET_BATCH}", "timeout=120",
+                )  # fmt: skip
+                assert report["result"] is True, printed
+                return
+            cmd = [
+                Path(sys.executable).parent / "salt", "-c", cluster.conf, "--out=json",
+                "--static", "-b", str(FLEET_BATCH), "fleet*", "state.apply", "fleet_dm",
+            ]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+            returns = json.loads(proc.stdout)
+            for minion in minions:
+                states = returns.get(minion)
+                assert isinstance(states, dict), (minion, proc.stdout[-2000:])
+                failed = {k: v["comment"] for k, v in states.items() if v["result"] is not True}
+                assert not failed, (minion, failed)
+
+        row = {}
+        try:
+            cluster.start()
+            for system in ("ours", "dockermod"):
+                publish = [_Repo(repos[system])]
+                self.publish(publish, "v1")
+                roll_out(system)  # the first deploy, not measured
+                for port in ports[system]:
+                    assert wait_http(port, "v1") == "v1", (system, port)
+                samples = []
+                for n in range(self.runs):
+                    version = "v2" if n % 2 == 0 else "v1"
+                    self.publish(publish, version)
+                    probers = [Prober(port) for port in ports[system]]
+                    for prober in probers:
+                        prober.start()
+                    time.sleep(0.2)
+                    started = time.perf_counter()
+                    roll_out(system)
+                    wall_ms = (time.perf_counter() - started) * 1000
+                    for port in ports[system]:
+                        assert wait_http(port, version) == version, (system, port)
+                    gaps = [prober.stop() for prober in probers]
+                    samples.append(
+                        {
+                            "wall_ms": wall_ms,
+                            "gap_ms": max(g["gap_ms"] for g in gaps),
+                            "refused": sum(g["refused"] for g in gaps),
+                        }
+                    )
+                row[system] = {k: median(s[k] for s in samples) for k in samples[0]}
+                print(f"  S6 {system:9} {row[system]}", file=sys.stderr, flush=True)
+        finally:
+            cluster.stop()
+            docker("rm", "-f", *(f"{cluster.container(m)}-dm" for m in minions), check=False)
+            shutil.rmtree(root, ignore_errors=True)
+        self.results["S6"] = row
+
     def forget(self, apps: list[App]) -> None:
         """Removes a scenario's containers, so that the next one runs on a quiet engine."""
         docker("rm", "-f", *[a.name for a in apps], check=False)
@@ -459,6 +579,21 @@ class Bench:
     def close(self) -> None:
         self.registry.stop()
         self.bed.cleanup()
+
+
+class _FleetApp:
+    """What tests.support.cluster.SaltCluster reads of an app: the bed (labels), the
+    registry, our repository, and the prefix of the minions' container names."""
+
+    def __init__(self, bed: TestBed, registry: Registry, repo: str, name: str):
+        self.bed, self.registry, self.repo, self.name = bed, registry, repo, name
+
+
+class _Repo:
+    """A repository to publish to (Bench.publish reads `repo`)."""
+
+    def __init__(self, repo: str):
+        self.repo = repo
 
 
 def fmt(value, unit: str = "") -> str:
@@ -543,6 +678,15 @@ def table(results: dict) -> str:
         f"| | docker-py: {fmt(r['docker_py_diff_ms'], ' ms')} | "
         f"| docker-py / ours: {ratio(r['docker_py_diff_ms'], r['image_diff_ms'])} |"
     )
+    r = results.get("S6")
+    if r:
+        label = f"S6 fleet, {FLEET} minions from a master, batches of {FLEET_BATCH}"
+        for metric, unit in (("wall_ms", " ms"), ("gap_ms", " ms"), ("refused", "")):
+            rows.append(
+                f"| {label} | {metric} | {fmt(r['ours'][metric], unit)} | | "
+                f"{fmt(r['dockermod'][metric], unit)} | | "
+                f"{ratio(r['dockermod'][metric], r['ours'][metric])} |"
+            )
     return "\n".join(rows)
 
 
@@ -556,7 +700,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     bench = Bench(args.runs)
-    scenarios = (bench.s1, bench.s2, bench.s3, bench.s4, bench.s5)
+    scenarios = (bench.s1, bench.s2, bench.s3, bench.s4, bench.s5, bench.s6)
     only = {s.strip().upper() for s in args.only.split(",")} if args.only else None
     try:
         for scenario in scenarios:

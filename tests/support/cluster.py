@@ -14,6 +14,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from tests.support.testbed import docker, free_port, wait_for
 
 BIN = Path(sys.executable).parent
@@ -35,6 +37,7 @@ class SaltCluster:
         self.root, self.app, self.minions = root, app, dict(minions)
         self.conf = root / "master-conf"
         self.procs: list[subprocess.Popen] = []
+        self.minion_procs: dict[str, subprocess.Popen] = {}
         self.publish_port, self.ret_port = free_port(), free_port()
         for sub in ("states", "pillar", "master-conf", "reactor"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -84,11 +87,42 @@ class SaltCluster:
     def start(self) -> None:
         self.procs.append(subprocess.Popen([BIN / "salt-master", "-c", self.conf, "-l", "quiet"]))
         for minion in self.minions:
-            conf = self.root / f"{minion}-conf"
-            self.procs.append(subprocess.Popen([BIN / "salt-minion", "-c", conf, "-l", "quiet"]))
+            self._start_minion(minion)
         answered = wait_for(lambda: set(self.ping()) == set(self.minions), timeout=90, interval=1)
         if not answered:
             raise RuntimeError(f"minions did not answer the master: {self.ping()}")
+
+    def _start_minion(self, minion: str) -> None:
+        conf = self.root / f"{minion}-conf"
+        proc = subprocess.Popen([BIN / "salt-minion", "-c", conf, "-l", "quiet"])
+        self.procs.append(proc)
+        self.minion_procs[minion] = proc
+
+    def stop_minion(self, minion: str) -> None:
+        """Stops one salt-minion (its container keeps running)."""
+        proc = self.minion_procs.pop(minion)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def start_minion(self, minion: str) -> None:
+        """Starts one salt-minion again, and waits until it answers."""
+        self._start_minion(minion)
+        if not wait_for(lambda: minion in self.ping(), timeout=60, interval=1):
+            raise RuntimeError(f"minion {minion} did not answer the master again")
+
+    def salt_run(self, *args: str, timeout: int = 300) -> tuple[object, str]:
+        """``salt-run`` on the master: its return, and the text it printed (``--out=yaml``,
+        which reads as a user sees it and parses back)."""
+        cmd = [BIN / "salt-run", "-c", self.conf, "-l", "quiet", "--out=yaml", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            return yaml.safe_load(proc.stdout), proc.stdout
+        except yaml.YAMLError as err:
+            raise AssertionError(f"salt-run {args}: {proc.stdout}\n{proc.stderr}") from err
 
     def salt(self, *args: str, timeout: int = 180) -> dict:
         cmd = [BIN / "salt", "-c", self.conf, "--out=json", "--static", "-t", "60", *args]
