@@ -28,6 +28,7 @@ __all__ = [
     "redeploy",
     "redeploy_group",
     "remove",
+    "resolve",
     "rollback",
     "update",
 ]
