@@ -117,6 +117,13 @@ impl RedeployRequest {
     pub fn validate(&self) -> Result<()> {
         validate_container_name(&self.name)?;
         let fixed = self.spec.fixed_host_ports();
+        if self.digest.is_some() && self.pull_policy == PullPolicy::Never {
+            return Err(Error::invalid(
+                self.subject(),
+                "digest is pulled by digest when it is not on this host: not with pull=False \
+                 (pull_policy never)",
+            ));
+        }
         if let (Some(given), Some(own)) = (&self.digest, &self.image.digest) {
             if given != own {
                 return Err(Error::invalid(

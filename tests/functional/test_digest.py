@@ -40,6 +40,9 @@ def test_a_pinned_digest_is_deployed_while_the_container_follows_its_tag(app):
     # In a dry run: the pinned image, not the tag's, would be deployed.
     predicted = app.deploy(digest=first, dry_run=True)
     assert predicted["action"] == "created" and inspect(app.name) is None
+    # (not on this host by that digest yet: the prediction names it by the digest; without
+    # the pin it would name the tag's, v2's)
+    assert predicted["image_id"] == first, predicted
 
     report = app.deploy(digest=first)
     assert report["action"] == "created"
@@ -50,10 +53,14 @@ def test_a_pinned_digest_is_deployed_while_the_container_follows_its_tag(app):
     pinned_id = inspect(app.name)["Image"]
     assert pinned_id != docker_deploy.pull(ref)["id"]
 
-    # Again with the same pin: settled in one round, nothing asked of the registry or Engine.
+    assert pinned_id == docker("image", "inspect", "-f", "{{.Id}}", app.images["v1"])
+
+    # Again with the same pin: nothing to do, no Engine event; the registry is not asked
+    # (no check, no pull: a digest names one image for good).
     since = time.time()
     again = app.deploy(digest=first)
     assert again["action"] == "none", again["comment"]
+    assert not {"check", "pull"} & {step["step"] for step in again["steps"]}, again["steps"]
     assert container_events(since, time.time() + 1, app.name) == []
 
     # A group entry takes the pin the same way.
@@ -93,6 +100,16 @@ def test_a_malformed_digest_is_refused_by_name_before_any_docker_call(app, diges
     with pytest.raises(docker_deploy.InvalidSpec) as raised:
         docker_deploy.redeploy(app.name, f"{app.registry.host}/{app.repo}:prod", digest=digest)
     assert "digest" in str(raised.value)
+    assert inspect(app.name) is None
+
+
+def test_a_digest_with_pull_false_is_refused(app):
+    with pytest.raises(docker_deploy.InvalidSpec) as raised:
+        docker_deploy.redeploy(
+            app.name, f"{app.registry.host}/{app.repo}:prod", digest="sha256:" + "a" * 64,
+            pull=False,
+        )  # fmt: skip
+    assert "not with pull=False" in str(raised.value)
     assert inspect(app.name) is None
 
 

@@ -15,9 +15,10 @@ from datetime import datetime
 
 import pytest
 
+from saltext.docker_deploy import resolve as _resolve
 from tests.support.apps import App
 from tests.support.cluster import EXAMPLES, only_state, salt_cluster
-from tests.support.testbed import container_events, free_port, inspect, wait_http
+from tests.support.testbed import container_events, docker, free_port, inspect, wait_http
 
 MINIONS = ["dd-r1", "dd-r2", "dd-r3"]
 
@@ -64,6 +65,12 @@ def fleet(bed, registry, images):
         app.remove()
 
 
+def repo_images(app) -> str:
+    """The local images of the app's repository, with their digests."""
+    listing = ("images", "--digests", "--no-trunc", "--format", "{{.ID}} {{.Tag}} {{.Digest}}")
+    return docker(*listing, f"{app.registry.host}/{app.repo}")
+
+
 def on_everywhere(fleet_, version: str) -> str:
     """Every minion's container on `version` (applied with plain state.apply): its image ID."""
     cluster, app = fleet_
@@ -108,6 +115,10 @@ def watching(cluster, *minions: str):
     until = time.time() + 1
     for minion in minions:
         seen[minion] = container_events(since, until, cluster.container(minion))
+
+
+def resolve(ref: str) -> str:
+    return _resolve(ref)["digest"]
 
 
 def stamp(text: str) -> float:
@@ -202,15 +213,18 @@ def orch_steps(orchestrated) -> dict:
 def test_a_tag_that_moves_during_the_rollout_does_not_split_the_fleet(fleet):
     cluster, app = fleet
     on_everywhere(fleet, "v1")
+    app.publish("v3", tag="v3-staged")
     app.publish("v2")
-    pinned = None
     with cluster.events("saltext/docker_deploy/rollout/*") as seen:
+        pushed = []
 
         def push_after_the_canary():
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 if any(tag.endswith("/batch") for _, tag, _ in seen):
-                    app.publish("v3")  # the tag moves between the batches
+                    # The tag moves between the batches (a manifest put: v3 was pushed before).
+                    app.registry.retag(app.repo, "v3-staged", "prod")
+                    pushed.append(time.time())
                     return
                 time.sleep(0.1)
 
@@ -220,6 +234,11 @@ def test_a_tag_that_moves_during_the_rollout_does_not_split_the_fleet(fleet):
         pusher.join()
     assert report["result"] is True, report["comment"]
     (pinned,) = report["images"].values()
+    # The tag had moved before the later batches deployed (else this proves nothing).
+    assert pushed, "the tag was not moved during the rollout"
+    for minion in ("dd-r2", "dd-r3"):
+        assert stamp(inspect(cluster.container(minion))["Created"]) > pushed[0], minion
+    assert pinned != resolve(app.ref)
     ids = {image_of(cluster, minion) for minion in MINIONS}
     assert len(ids) == 1, ids
     for minion in MINIONS:
@@ -236,8 +255,12 @@ def test_test_mode_says_who_would_change_in_which_batch_and_changes_nothing(flee
     cluster, app = fleet
     before = on_everywhere(fleet, "v1")
     app.publish("v2")
-    with watching(cluster, *MINIONS) as engine:
+    local_images = repo_images(app)
+    with cluster.events("saltext/docker_deploy/*") as fired, watching(cluster, *MINIONS) as engine:
         report = rollout(cluster, "canary=1", "batch=50%", "test=True")
+        time.sleep(1)
+    assert fired == []  # no rollout event, no minion's event
+    assert repo_images(app) == local_images  # nothing pulled, by tag or by digest
     assert report["result"] is None, report["comment"]
     assert report["batches"] == [["dd-r1"], ["dd-r2", "dd-r3"]]
     assert [(m["minion"], m["batch"], m["outcome"]) for m in report["minions"]] == [
@@ -298,3 +321,42 @@ def test_a_minion_that_does_not_answer_stops_the_rollout_or_is_passed_over(fleet
         assert serves(cluster, "dd-r3", "v2")
     finally:
         cluster.start_minion("dd-r2")
+
+
+GROUP_STATE = """\
+{%- set app = pillar['webapp'] %}
+fleet group:
+  docker_deploy.group:
+    - image: {{ app['image'] }}
+    - tag: {{ app['env'] }}
+    - labels: {{ app['labels'] | json }}
+    - shutdown_timeout: 5
+    - min_uptime: 0.5
+    - containers:
+      - name: {{ app['name'] }}
+        port_bindings: ["127.0.0.1:{{ app['port'] }}:80"]
+"""
+
+
+def test_a_group_state_on_listed_minions_is_pinned_with_the_groups_own_tag(fleet):
+    cluster, app = fleet
+    on_everywhere(fleet, "v1")
+    (cluster.root / "states" / "fleetgroup.sls").write_text(GROUP_STATE)
+    app.publish("v2")
+    with watching(cluster, "dd-r3") as engine:
+        report, printed = cluster.salt_run(
+            "docker_deploy.rollout", "tgt=dd-r1,dd-r2", "tgt_type=list", "mods=fleetgroup",
+            "canary=1", "batch=1",
+        )  # fmt: skip
+    print(f"[rollout] a group state, tgt_type=list\n{printed}")
+    assert report["result"] is True, printed
+    assert report["images"] == {app.ref: resolve(app.ref)}
+    assert [(m["minion"], m["outcome"]) for m in report["minions"]] == [
+        ("dd-r1", "changed"),
+        ("dd-r2", "changed"),
+    ]
+    for minion in ("dd-r1", "dd-r2"):
+        labels = inspect(cluster.container(minion))["Config"]["Labels"]
+        assert labels["io.saltext.docker-deploy.digest"].endswith(report["images"][app.ref])
+        assert serves(cluster, minion, "v2")
+    assert engine == {"dd-r3": []} and serves(cluster, "dd-r3", "v1")

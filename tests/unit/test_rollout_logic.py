@@ -53,6 +53,8 @@ def test_the_canary_goes_alone_then_batches_of_a_count_or_a_percentage(canary, b
         ({"pillar": []}, "pillar must be a dict"),
         ({"images": [""]}, "images must be a list"),
         ({"bacth": 2}, "unknown argument(s): bacth"),
+        ({"auth": {"username": "u"}}, "unknown argument(s): auth"),
+        ({"tgt_type": "grains"}, "tgt_type 'grains' is not one of Salt's"),
     ],
 )
 def test_bad_arguments_are_refused_by_name_before_any_minion_is_asked(given, needle):
@@ -85,6 +87,21 @@ def test_the_images_declared_by_deployed_and_group_states():
         {"state": "docker_container", "fun": "running", "image": "reg/theirs:1"},
     ]
     assert fleet.declared_images(chunks) == {"reg/web:prod", "reg/api:qa", "reg/a:1"}
+    # A group's own image and tag are each entry's defaults, as the state merges them; a
+    # declaration that does not ask the registry is not pinned.
+    grouped = {
+        "state": "docker_deploy",
+        "fun": "group",
+        "image": "reg/shared",
+        "tag": "prod",
+        "containers": [{"name": "a"}, {"name": "b", "tag": "qa"}, {"name": "c", "pull": False}],
+    }
+    local = [
+        {"state": "docker_deploy", "fun": "deployed", "image": "reg/x:1", "pull": False},
+        {"state": "docker_deploy", "fun": "deployed", "image": "reg/y:1", "pull_policy": "never"},
+        {"state": "docker_deploy", "fun": "deployed", "image": "reg/z:1", "pull_policy": "missing"},
+    ]
+    assert fleet.declared_images([grouped, *local]) == {"reg/shared:prod", "reg/shared:qa"}
     assert fleet.declared_images(["Rendering SLS failed"]) == set()
     assert fleet.render_errors(["Rendering SLS 'base:web' failed"]) == [
         "Rendering SLS 'base:web' failed"
@@ -181,8 +198,11 @@ def test_the_state_deploys_the_digest_the_rollout_pinned_and_sums_up_what_it_did
     (summary,) = ret["docker_deploy"]
     assert summary["outcome"] == "replaced" and summary["new_image_id"] == "sha256:2"
 
-    # Another tag, or a digest given in the state, is left alone.
+    # Another tag, a declaration that does not ask the registry, or a digest given in the
+    # state, is left alone.
     states.deployed("web", REF, tag="qa")
+    assert "digest" not in salt["docker_deploy.redeploy"].call_args.kwargs
+    states.deployed("web", REF, tag="prod", pull_policy="missing")
     assert "digest" not in salt["docker_deploy.redeploy"].call_args.kwargs
     states.deployed("web", REF, tag="prod", digest="sha256:" + "c" * 64)
     assert salt["docker_deploy.redeploy"].call_args.kwargs["digest"] == "sha256:" + "c" * 64

@@ -15,11 +15,30 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from saltext.docker_deploy.utils import declared, follows_the_registry
+
 # The minions' outcomes, as the report names them. `failed`, `rolled_back` and `no_answer`
 # count against `max_failures`.
 CHANGED, UNCHANGED, WOULD_CHANGE = "changed", "unchanged", "would_change"
 FAILED, ROLLED_BACK, NO_ANSWER = "failed", "rolled_back", "no_answer"
 FAILURES = (FAILED, ROLLED_BACK, NO_ANSWER)
+
+# How Salt reads a target (`salt -C`, `-G`, ...), as its master matches them.
+TARGET_TYPES = (
+    "glob",
+    "pcre",
+    "list",
+    "grain",
+    "grain_pcre",
+    "pillar",
+    "pillar_pcre",
+    "pillar_exact",
+    "compound",
+    "compound_pillar_exact",
+    "ipcidr",
+    "nodegroup",
+    "range",
+)
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -118,8 +137,10 @@ class Settings:
         for flag in ("rollback_on_failure", "test"):
             if not isinstance(getattr(settings, flag), bool):
                 raise RolloutError(f"{flag} must be True or False")
-        if not isinstance(settings.tgt_type, str):
-            raise RolloutError("tgt_type must be a string (glob, list, grain, compound, ...)")
+        if settings.tgt_type not in TARGET_TYPES:
+            raise RolloutError(
+                f"tgt_type {settings.tgt_type!r} is not one of Salt's: {', '.join(TARGET_TYPES)}"
+            )
         if not isinstance(settings.pillar, dict):
             raise RolloutError("pillar must be a dict")
         images = settings.images
@@ -142,30 +163,19 @@ class Settings:
         return Plan(batches=batches, canary=canary)
 
 
-def reference(image: Any, tag: Any) -> Any:
-    """The image reference a ``deployed`` state deploys (``tag`` appended, as the state does)."""
-    return f"{image}:{tag}" if isinstance(image, str) and tag not in (None, "") else image
-
-
 def declared_images(low_chunks: Any) -> set[str]:
     """The image references the ``docker_deploy`` states of one minion's compiled states
-    (``state.show_low_sls``) declare; those pinned by digest already are left out."""
+    (``state.show_low_sls``) declare and that follow the registry (see
+    :func:`~saltext.docker_deploy.utils.follows_the_registry`); those pinned by digest in the
+    reference already are left out."""
     found: set[str] = set()
     if not isinstance(low_chunks, list):
         return found
     for chunk in low_chunks:
         if not isinstance(chunk, dict) or chunk.get("state") != "docker_deploy":
             continue
-        if chunk.get("fun") == "deployed":
-            declared = [(chunk.get("image"), chunk.get("tag"))]
-        elif chunk.get("fun") == "group":
-            entries = chunk.get("containers") or []
-            declared = [(e.get("image"), e.get("tag")) for e in entries if isinstance(e, dict)]
-        else:
-            continue
-        for image, tag in declared:
-            ref = reference(image, tag)
-            if isinstance(ref, str) and "@" not in ref:
+        for ref, args in declared(chunk):
+            if isinstance(ref, str) and "@" not in ref and follows_the_registry(args):
                 found.add(ref)
     return found
 

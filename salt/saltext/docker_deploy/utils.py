@@ -63,6 +63,59 @@ EVENT_PREFIX = "saltext/docker_deploy"
 # `docker_deploy:digests`, {image reference as declared: "sha256:..."}.
 PINNED_PILLAR = ("docker_deploy", "digests")
 
+
+def image_reference(image: Any, tag: Any) -> Any:
+    """The reference a ``deployed`` state (or a group entry) deploys: ``tag`` appended when
+    given."""
+    return f"{image}:{tag}" if isinstance(image, str) and tag not in (None, "") else image
+
+
+def follows_the_registry(args: dict[str, Any]) -> bool:
+    """Whether a declaration asks the registry for its tag on every run: a pinned digest is
+    for those only. With ``pull: False`` / ``never`` (a local image) it could not be pulled;
+    with ``missing`` the next ordinary run would deploy the local tag, which a pull by digest
+    leaves behind: a downgrade."""
+    return args.get("pull", True) is not False and args.get("pull_policy") not in (
+        "never",
+        "missing",
+    )
+
+
+def declared(chunk: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """The ``(reference, arguments)`` of each container a ``docker_deploy`` state declares:
+    one for ``deployed``; for ``group``, each entry with the group's own settings as its
+    defaults, as the state merges them."""
+    if not isinstance(chunk, dict):
+        return []
+    if chunk.get("fun") == "deployed":
+        return [(image_reference(chunk.get("image"), chunk.get("tag")), chunk)]
+    if chunk.get("fun") != "group":
+        return []
+    defaults = {k: v for k, v in chunk.items() if k not in ("name", "containers")}
+    found = []
+    for entry in chunk.get("containers") or []:
+        if isinstance(entry, dict):
+            merged = {**defaults, **entry}
+            found.append((image_reference(merged.get("image"), merged.get("tag")), merged))
+    return found
+
+
+def with_pinned_digest(reference: Any, args: dict[str, Any], pillar: dict | None) -> dict:
+    """``args`` with the digest a fleet rollout pinned for ``reference`` (the pillar
+    ``docker_deploy:digests``), unless the declaration gives its own or does not follow the
+    registry."""
+    own = (pillar or {}).get(PINNED_PILLAR[0])
+    digests = own.get(PINNED_PILLAR[1]) if isinstance(own, dict) else None
+    if (
+        not isinstance(digests, dict)
+        or reference not in digests
+        or args.get("digest") is not None
+        or not follows_the_registry(args)
+    ):
+        return args
+    return {**args, "digest": digests[reference]}
+
+
 # A report's action, as the outcome its event is tagged with; `none` fires nothing.
 _OUTCOMES = {
     "created": "created",

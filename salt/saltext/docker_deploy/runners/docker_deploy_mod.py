@@ -14,6 +14,7 @@ and every minion deploys the digest each tag had when the rollout began.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 
@@ -62,8 +63,9 @@ def rollout(tgt=None, mods=None, **kwargs):
     pause: 0
         Seconds to wait between batches.
     timeout: 300
-        Seconds a minion may go without answering (Salt's job timeout: a minion that still
-        runs the states when asked keeps its place).
+        Seconds a minion's apply may take, from its batch's start to its return; one that
+        has not returned by then counts as not answering (it may still be running: the report
+        says so).
     max_failures: 0
         How many minions may fail (apply failed, container rolled back, no answer) before the
         rollout stops; the default stops at the first.
@@ -79,9 +81,10 @@ def rollout(tgt=None, mods=None, **kwargs):
         As for ``state.apply``.
     test: False
         Say which minions would change and in which batch; nothing changes anywhere.
-    auth
-        ``{username, password}`` for resolving the digests (default: the master's
-        ``docker-registries`` option for the image's registry).
+
+    The registry credentials for resolving the digests come from the master's
+    ``docker-registries`` option (never an argument: Salt keeps a runner's arguments in its
+    job cache and on the event bus).
 
     Returns ``{result, comment, test, images, batches, minions, stopped, rolled_back,
     duration_s}``; ``minions`` lists, in order, each minion's ``outcome`` (``changed``,
@@ -96,29 +99,23 @@ def rollout(tgt=None, mods=None, **kwargs):
         salt-run docker_deploy.rollout tgt='web*' mods=webapp canary=1 batch=50% pause=10
     """
     began = time.monotonic()
-    args = clean_kwargs(kwargs)
-    auth = args.pop("auth", None)
     try:
-        settings = fleet.Settings.parse(tgt, mods, **args)
+        settings = fleet.Settings.parse(tgt, mods, **clean_kwargs(kwargs))
     except fleet.RolloutError as err:
-        return _refused(f"nothing was applied: {err}")
-    run = _Rollout(settings, auth, began)
-    result = run.go()
-    if result["result"] is False:
         __context__["retcode"] = 1
+        return {"result": False, "comment": f"nothing was applied: {err}", "stopped": None}
+    result = _Rollout(settings, began).go()
+    # Set either way: a runner client that runs more than one job keeps its context.
+    __context__["retcode"] = 1 if result["result"] is False else 0
     return result
-
-
-def _refused(comment):
-    __context__["retcode"] = 1
-    return {"result": False, "comment": comment, "minions": [], "stopped": None}
 
 
 class _Rollout:
     """One rollout: its settings, the master's client, and the report as it grows."""
 
-    def __init__(self, settings, auth, began):
-        self.settings, self.auth, self.began = settings, auth, began
+    def __init__(self, settings, began):
+        self.settings, self.began = settings, began
+        self.started = False
         self.client = salt.client.get_local_client(mopts=__opts__)
         # The minions that did not answer when the images were read from their states.
         self.unread = set()
@@ -148,6 +145,7 @@ class _Rollout:
         if self.settings.test:
             return self._predict(plan)
         self._fire("started", {"minions": minions, "batches": plan.batches})
+        self.started = True
         failures = 0
         for index, batch in enumerate(plan.batches):
             if index and self.settings.pause:
@@ -165,6 +163,13 @@ class _Rollout:
                     "outcome": first["outcome"],
                     "reason": first.get("reason"),
                     "not_started": [m for b in plan.batches[index + 1 :] for m in b],
+                    # Not answering within the timeout: what they did is not known, and a
+                    # rollback is not asked of them (it could undo an earlier deploy).
+                    "unknown": [
+                        e["minion"]
+                        for e in self.report["minions"]
+                        if e["outcome"] == fleet.NO_ANSWER
+                    ],
                 }
                 if self.settings.rollback_on_failure:
                     self._roll_back()
@@ -180,7 +185,7 @@ class _Rollout:
         self.report["result"] = result
         self.report["comment"] = comment
         self.report["duration_s"] = round(time.monotonic() - self.began, 3)
-        if not self.settings.test:
+        if self.started:
             self._fire(
                 "finished",
                 {k: self.report[k] for k in ("result", "comment", "stopped", "duration_s")},
@@ -195,16 +200,32 @@ class _Rollout:
         )
         if stopped["not_started"]:
             comment += f"; not started: {', '.join(stopped['not_started'])}"
-        if self.report["rolled_back"]:
-            done = [f"{r['minion']}:{r['name']}" for r in self.report["rolled_back"]]
-            comment += f"; rolled back: {', '.join(done)}"
+        back = self.report["rolled_back"]
+        for result, said in ((True, "rolled back"), (False, "NOT rolled back")):
+            done = [f"{r['minion']}:{r['name']}" for r in back if r["result"] is result]
+            if done:
+                comment += f"; {said}: {', '.join(done)}"
+        if stopped.get("unknown"):
+            comment += (
+                f"; gave up waiting on {', '.join(stopped['unknown'])} (their apply may still "
+                "be running: check them)"
+            )
         return comment
 
     # Talking to the minions.
 
     def _targeted(self):
-        found = salt.utils.minions.CkMinions(__opts__).check_minions(
-            self.settings.tgt, self.settings.tgt_type
+        # Not greedy: a minion whose grains or pillar the master's cache does not hold is not
+        # taken for one that matches (the states go to a list of minions, who do not check
+        # the target again). Minions that are down are in the fleet: they count as not
+        # answering when their turn comes.
+        ckminions = salt.utils.minions.CkMinions(__opts__)
+        extra = {}
+        if "fun" in inspect.signature(ckminions.check_minions).parameters:
+            # Salt 3008: a function names who runs it (a minion, not the resources it manages).
+            extra["fun"] = "state.apply"
+        found = ckminions.check_minions(
+            self.settings.tgt, self.settings.tgt_type, greedy=False, **extra
         )
         return sorted(found.get("minions") or [])
 
@@ -234,7 +255,7 @@ class _Rollout:
                 images |= fleet.declared_images(chunks)
         for image in sorted(images):
             try:
-                resolved = core.resolve(image, auth=find_auth(image, self.auth, __opts__))
+                resolved = core.resolve(image, auth=find_auth(image, None, __opts__))
             except core.DeployError as err:
                 return f"cannot resolve {image} to its registry digest: {err}"
             self.report["images"][image] = resolved["digest"]
@@ -255,8 +276,9 @@ class _Rollout:
         failed = [e["minion"] for e in self.report["minions"] if e["outcome"] in fleet.FAILURES]
         comment = f"would change: {', '.join(would) or 'none'}"
         if failed:
-            comment += f"; cannot tell: {', '.join(failed)}"
-        return self._end(None if would else not failed, comment)
+            comment += f"; cannot tell (the rollout would stop there): {', '.join(failed)}"
+        # Salt's test mode: None when something would change, False when a real run would fail.
+        return self._end(False if failed else (None if would else True), comment)
 
     def _apply(self, batch, index, label):
         """Applies the states to one batch; one entry per minion, in order."""
@@ -286,38 +308,37 @@ class _Rollout:
         return entries
 
     def _run(self, minions, fun, arg, answered_at=None, **extra):
-        """One job on ``minions``; {minion: its return} for those that answered in time."""
+        """One job on ``minions``; {minion: its return} for those that returned within
+        ``timeout`` (wall clock: Salt's own wait goes on for as long as a minion says it
+        still runs the job)."""
         kwarg = self._state_kwarg(**extra) if fun.startswith("state.") else None
+        deadline = time.monotonic() + self.settings.timeout
         returns = {}
-        for answer in self.client.cmd_iter(
-            minions,
-            fun,
-            arg,
-            tgt_type="list",
-            timeout=self.settings.timeout,
-            kwarg=kwarg,
-            # How long a minion asked "are you still running it?" may take to say so.
-            gather_job_timeout=min(__opts__.get("gather_job_timeout", 10), self.settings.timeout),
-        ):
-            for minion, data in (answer or {}).items():
-                if isinstance(data, dict) and "ret" in data and minion in minions:
-                    returns[minion] = data
-                    if answered_at is not None:
-                        answered_at[minion] = time.monotonic()
+        answers = self.client.cmd_iter_no_block(
+            minions, fun, arg, tgt_type="list", timeout=self.settings.timeout, kwarg=kwarg
+        )
+        try:
+            for answer in answers:
+                for minion, data in (answer or {}).items():
+                    if isinstance(data, dict) and "ret" in data and minion in minions:
+                        returns[minion] = data
+                        if answered_at is not None:
+                            answered_at[minion] = time.monotonic()
+                if len(returns) == len(minions) or time.monotonic() >= deadline:
+                    break
+                if not answer:
+                    time.sleep(0.05)
+        finally:
+            answers.close()
         return returns
 
     def _roll_back(self):
         """Brings every container this rollout replaced back to the image it ran before."""
         for entry in self.report["minions"]:
             for name in fleet.to_roll_back(entry):
-                answer = self.client.cmd(
-                    [entry["minion"]],
-                    "docker_deploy.rollback",
-                    [name],
-                    tgt_type="list",
-                    timeout=self.settings.timeout,
-                    full_return=True,
-                ).get(entry["minion"])
+                answer = self._run([entry["minion"]], "docker_deploy.rollback", [name]).get(
+                    entry["minion"]
+                )
                 ok = isinstance(answer, dict) and answer.get("retcode", 0) == 0
                 back = answer.get("ret") if isinstance(answer, dict) else None
                 self.report["rolled_back"].append(

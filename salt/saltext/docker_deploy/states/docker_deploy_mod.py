@@ -28,11 +28,12 @@ try:
 
     from saltext.docker_deploy import OPTION_TABLE
     from saltext.docker_deploy.utils import (
-        PINNED_PILLAR,
         clean_kwargs,
         error_events,
+        image_reference,
         options_doc,
         result_events,
+        with_pinned_digest,
     )
 
     IMPORT_ERROR = None
@@ -58,10 +59,6 @@ def _ret(name):
     return {"name": name, "result": True, "changes": {}, "comment": ""}
 
 
-def _reference(image, tag):
-    return f"{image}:{tag}" if isinstance(image, str) and tag not in (None, "") else image
-
-
 def _args(kwargs):
     """The user's arguments, with ``test=True`` as the core's dry run."""
     args = clean_kwargs(kwargs)
@@ -71,12 +68,9 @@ def _args(kwargs):
 
 
 def _pinned(reference, args):
-    """``args`` with the digest a fleet rollout pinned for ``reference`` (the runner passes
-    ``{reference: digest}`` in the pillar ``docker_deploy:digests``), unless one is given."""
-    digests = (__pillar__.get(PINNED_PILLAR[0]) or {}).get(PINNED_PILLAR[1]) or {}
-    if isinstance(digests, dict) and reference in digests and args.get("digest") is None:
-        return {**args, "digest": digests[reference]}
-    return args
+    """``args`` with the digest a fleet rollout pinned for ``reference``, if any (the runner
+    passes them in the pillar ``docker_deploy:digests``)."""
+    return with_pinned_digest(reference, args, __pillar__)
 
 
 def _outcomes(ret, build):
@@ -125,7 +119,7 @@ def deployed(name, image, tag=None, **kwargs):
         ``hostname``, ``extra_hosts``, ``shutdown_timeout``, ``stop_signal``, ``healthcheck``.
     """
     ret = _ret(name)
-    reference = _reference(image, tag)
+    reference = image_reference(image, tag)
     args = _pinned(reference, _args(kwargs))
     settled = _settled_together(name, args)
     if settled is not None:
@@ -174,7 +168,7 @@ def _settle_all(lowstate):
         }
         if not _plain(args):
             continue
-        reference = _reference(args.pop("image", None), args.pop("tag", None))
+        reference = image_reference(args.pop("image", None), args.pop("tag", None))
         entries.append({**_pinned(reference, args), "image": reference})
     if len(entries) < 2:
         return {}
@@ -276,7 +270,7 @@ def group(name, containers, **kwargs):
         # A malformed entry is passed on as it is: the core names it, and never its values.
         if isinstance(item, dict):
             item = {**defaults, **item}
-            item["image"] = _reference(item.get("image"), item.pop("tag", None))
+            item["image"] = image_reference(item.get("image"), item.pop("tag", None))
             item = _pinned(item["image"], item)
         entries.append(item)
     try:
