@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.saltcall import SALT_CALL, SaltCall
-from tests.support.testbed import docker, free_port, inspect, wait_http
+from tests.support.testbed import docker, free_port, inspect, wait_for, wait_http
 
 
 @pytest.fixture
@@ -289,3 +291,50 @@ def test_the_deployed_states_of_a_run_are_settled_together(app, salt, images, re
         assert wait_http(port, "v2") == "v2" and wait_http(app.port, "v2") == "v2"
     finally:
         docker("rm", "-f", other, check=False)
+
+
+def test_under_salt_call_local_the_events_go_to_the_local_bus_of_a_minion_daemon(app):
+    """Masterless (`salt-call --local`): with a salt-minion daemon running here without a
+    master (`master_type: disable`), a redeploy's event goes to that minion's local bus; with
+    none, there is no bus, and the deploy goes on without it."""
+    import salt.config
+    import salt.utils.event
+
+    # A short root: the bus's sockets live under it (Unix socket paths: at most 107 bytes).
+    root = Path(tempfile.mkdtemp(prefix="ddsc-", dir="/tmp"))
+    call = SaltCall(root, app)
+    with (root / "conf" / "minion").open("a") as conf:
+        conf.write("master_type: disable\n")
+    daemon = None
+    try:
+        app.publish("v1")
+        call.write_state()
+        created = call.apply()  # no daemon: no bus
+        assert created["result"] is True, created["comment"]
+
+        daemon = subprocess.Popen(
+            [SALT_CALL.parent / "salt-minion", "-c", root / "conf", "-l", "quiet"]
+        )
+        opts = salt.config.minion_config(str(root / "conf" / "minion"))
+        sock_dir = Path(opts["sock_dir"])
+        assert wait_for(lambda: list(sock_dir.glob("minion_event_*_pub.ipc")), timeout=60)
+        with salt.utils.event.get_event(
+            "minion", sock_dir=str(sock_dir), opts=opts, listen=True
+        ) as bus:
+            app.publish("v2")
+            replaced = call.apply()
+            assert replaced["result"] is True, replaced["comment"]
+            event = bus.get_event(wait=20, tag="saltext/docker_deploy/", full=True)
+        assert event is not None, "no event on the local bus"
+        assert event["tag"] == "saltext/docker_deploy/replaced"
+        assert event["data"]["name"] == app.name and event["data"]["minion"] == "dd-test"
+        assert event["data"]["new_image_id"] == inspect(app.name)["Image"]
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            try:
+                daemon.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        shutil.rmtree(root, ignore_errors=True)

@@ -518,3 +518,44 @@ def test_update_takes_the_minions_names_when_none_are_given(monkeypatch):
     module.update(REF + ":qa")
     module.update(REF + ":qa", names=["api"])
     assert [kwargs["names"] for _, kwargs in core.calls] == [["web-*"], ["api"]]
+
+
+class _FakeBus:
+    """salt.utils.event's local bus, answering or not."""
+
+    def __init__(self, answers: bool, fired: list):
+        self.answers, self.fired = answers, fired
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def fire_event(self, data, tag, timeout=1000):
+        self.fired.append((tag, timeout))
+        return self.answers
+
+
+@pytest.mark.parametrize("answers", [True, False])
+def test_masterless_events_wait_briefly_for_the_local_bus_and_not_again(monkeypatch, answers):
+    entries = [{"name": n, "report": {**REPLACED_REPORT, "name": n}} for n in ("a", "b")]
+    module, sent = _events_module(monkeypatch, _FakeCore(entries))
+    module.__opts__ = {"test": False, "id": "m1", "local": True, "sock_dir": "/nonexistent"}
+    module.__context__ = {}
+    fired, opened = [], []
+
+    def get_event(*args, **kwargs):
+        opened.append(kwargs)
+        return _FakeBus(answers, fired)
+
+    monkeypatch.setattr(module.salt.utils.event, "get_event", get_event)
+    module.redeploy_group([{"name": "a"}, {"name": "b"}])  # two entries: two events
+    module.redeploy_group([{"name": "a"}, {"name": "b"}])
+    assert sent == []  # not through event.send, which waits a second per event
+    assert all(timeout == module.LOCAL_BUS_WAIT_MS for _, timeout in fired)
+    if answers:
+        assert len(fired) == 4 and len(opened) == 2  # one connection per call
+    else:
+        # The bus did not answer the first: nothing more is tried in this process.
+        assert len(fired) == 1 and len(opened) == 1
