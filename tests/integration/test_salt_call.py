@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.saltcall import SALT_CALL, SaltCall
-from tests.support.testbed import docker, free_port, inspect, wait_for, wait_http
+from tests.support.testbed import (
+    docker,
+    free_port,
+    inspect,
+    stop_process,
+    wait_for,
+    wait_http,
+)
 
 
 @pytest.fixture
@@ -331,10 +338,5 @@ def test_under_salt_call_local_the_events_go_to_the_local_bus_of_a_minion_daemon
         assert event["data"]["new_image_id"] == inspect(app.name)["Image"]
     finally:
         if daemon is not None:
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_process(daemon)
         shutil.rmtree(root, ignore_errors=True)

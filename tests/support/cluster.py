@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.testbed import docker, free_port, wait_for
+from tests.support.testbed import docker, free_port, stop_process, wait_for
 
 BIN = Path(sys.executable).parent
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "salt"
@@ -100,13 +100,7 @@ class SaltCluster:
 
     def stop_minion(self, minion: str) -> None:
         """Stops one salt-minion (its container keeps running)."""
-        proc = self.minion_procs.pop(minion)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(self.minion_procs.pop(minion))
 
     def start_minion(self, minion: str) -> None:
         """Starts one salt-minion again, and waits until it answers."""
@@ -166,12 +160,7 @@ class SaltCluster:
         try:
             yield seen
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=10)
             reader.join(timeout=5)
 
     def stop(self) -> None:

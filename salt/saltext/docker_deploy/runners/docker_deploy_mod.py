@@ -283,8 +283,8 @@ class _Rollout:
     def _apply(self, batch, index, label):
         """Applies the states to one batch; one entry per minion, in order."""
         started = time.monotonic()
-        # No ping first: a minion that is not there does not return the apply either, and is
-        # known as such as soon as a ping would have told (timeout, then Salt's find_job).
+        # No ping first: a minion that is not there does not return the apply either, and
+        # counts as not answering once `timeout` has passed, as it would for a ping.
         asked = [m for m in batch if m not in self.unread]
         returns, answered_at = {}, {}
         if asked:
@@ -296,6 +296,11 @@ class _Rollout:
             entry = fleet.minion_outcome(returns.get(minion))
             if minion in self.unread:
                 entry["reason"] = "did not answer when the rollout read the states' images"
+            elif entry["outcome"] == fleet.NO_ANSWER:
+                entry["reason"] = (
+                    f"did not return within {self.settings.timeout:g} s (timeout); its apply "
+                    "may still be running"
+                )
             entries.append(
                 {
                     "minion": minion,
